@@ -1,0 +1,75 @@
+"""The `repcount` command line.
+
+Each subcommand lives in the module that is about its subject and exposes
+`add_arguments(parser)` and `run(args) -> int`. Those modules import nothing heavy at
+module level (no TensorFlow, no tflite_micro, no matplotlib), so `repcount --help` and
+every subcommand's help return quickly; the heavy imports happen inside `run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from repcount import __version__
+from repcount.errors import UserError
+
+# name -> (module, one-line summary). The order is the order of the workflow.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": ("repcount.simulation", "generate labelled IMU recordings (jump rope, steps, distractors)"),
+    "import": ("repcount.importers", "convert Oxford step-counter, WISDM or generic CSV data to recordings"),
+    "show": ("repcount.recordings", "check a recording and print (or plot) what it holds"),
+    "ports": ("repcount.seriallink", "list serial ports with USB ids and a guess of the board"),
+    "capture": ("repcount.capture", "record labelled IMU data from a board over serial"),
+    "train": ("repcount.training", "train a quantization-aware CNN and export an int8 model"),
+    "evaluate": ("repcount.evaluation", "measure counting accuracy of float, int8 and baseline"),
+    "firmware": ("repcount.firmware", "render a firmware project for a board from a model"),
+    "emulate": ("repcount.emulator", "run a firmware on the emulated Cortex-M4F board"),
+    "hil": ("repcount.hil", "hardware-in-the-loop: replay recordings to a device, compare"),
+    "bench": ("repcount.bench", "measure where repcount stands: accuracy, size, cost, speed"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="repcount",
+        description=(
+            "Record accelerometer data, train a tiny int8 counter of rope jumps or steps, "
+            "generate its firmware and verify it on the device."
+        ),
+        epilog="Start with `make demo`; `repcount COMMAND --help` explains each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"repcount {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, summary) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(
+            name,
+            help=summary,
+            description=(module.__doc__ or summary).strip(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.run(args) or 0)
+    except UserError as exc:
+        print(f"repcount {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"repcount {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
