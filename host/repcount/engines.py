@@ -1,0 +1,41 @@
+"""The firmware engines (`tflm`, `native`) and the ops each supports, from engines.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from functools import cache
+from importlib import resources
+
+from repcount.errors import UserError
+
+ENGINES = ("tflm", "native")
+
+
+@cache
+def _table() -> dict:
+    return tomllib.loads(resources.files("repcount").joinpath("engines.toml").read_text())
+
+
+def supported_ops(engine: str) -> tuple[str, ...]:
+    entry = _table().get(engine)
+    if entry is None:
+        raise UserError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    ops = entry["ops"]
+    return tuple(ops) if isinstance(ops, list) else tuple(ops.keys())
+
+
+def tflm_resolver_method(op: str) -> str:
+    """The MicroMutableOpResolver method that registers a builtin op, e.g. AddConv2D."""
+    return _table()["tflm"]["ops"][op]
+
+
+def check_ops(ops: Iterable[str], engine: str, where: str) -> None:
+    """Fail at generation time, naming the op and where it came from, if unsupported."""
+    unsupported = [op for op in dict.fromkeys(ops) if op not in supported_ops(engine)]
+    if unsupported:
+        raise UserError(
+            f"{where}: op(s) {', '.join(unsupported)} not supported by the {engine!r} engine "
+            f"(it supports {', '.join(supported_ops(engine))}); change the model so the "
+            "converter does not emit them"
+        )
