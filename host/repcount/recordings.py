@@ -242,6 +242,12 @@ def load(path: str | Path) -> Recording:
 
 def _parse_header(line: str, where: str, meta: dict[str, str]) -> list[str]:
     cols = [c.strip() for c in line.split(",")]
+    if "repcount-recording" not in meta and cols[:1] != ["t"]:
+        raise RecordingError(
+            f"{where}: not a repcount recording (it should start with '# repcount-recording: "
+            f"{FORMAT_VERSION}', then metadata and the header 't,ax,ay,az'); convert other "
+            "data with `repcount import`"
+        )
     if cols[:1] != ["t"] or any(c not in cols for c in ACCEL_COLUMNS):
         missing = [c for c in ("t", *ACCEL_COLUMNS) if c not in cols]
         raise RecordingError(
