@@ -1,0 +1,416 @@
+"""The repcount serial protocol, host side: COBS frames with a sequence number and a CRC-32.
+
+docs/protocol.md is the specification; the firmware's C twin is
+firmware_templates/core/rc_protocol.{h,c}.j2 and tests/vectors/protocol.json holds the
+golden frames both must agree on byte for byte.
+
+Two layers, kept apart so each can be tested alone:
+- framing (`encode_frame`, `Receiver`): bytes <-> (type, seq, payload). The receiver never
+  raises on bad input: it counts each kind of damage in `LinkStats` and resynchronises at
+  the next 0x00 delimiter;
+- messages (`Info`, `Samples`, ... with `encode_*`/`decode`): payload layouts. A payload
+  that does not fit its type raises `ProtocolError`, which the link counts as a bad
+  message.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+PROTOCOL_VERSION = 1
+MAX_PAYLOAD = 240
+HEADER_BYTES = 3  # type u8, seq u16
+CRC_BYTES = 4
+MAX_FRAME = HEADER_BYTES + MAX_PAYLOAD + CRC_BYTES
+# COBS adds one code byte per started run of 254 data bytes: 1 for frames up to 254 bytes.
+MAX_ENCODED = MAX_FRAME + 1
+MAX_SAMPLES_PER_FRAME = (MAX_PAYLOAD - 4) // 6
+
+# Message types (docs/protocol.md, "Messages").
+HELLO = 0x01
+INFO = 0x02
+BOOT = 0x03
+MODE = 0x04
+SAMPLES = 0x05
+CREDIT = 0x06
+OUTPUT = 0x07
+EVENT = 0x08
+COUNT = 0x09
+STATS = 0x0A
+ERROR = 0x0B
+TYPE_NAMES = {
+    HELLO: "HELLO", INFO: "INFO", BOOT: "BOOT", MODE: "MODE", SAMPLES: "SAMPLES",
+    CREDIT: "CREDIT", OUTPUT: "OUTPUT", EVENT: "EVENT", COUNT: "COUNT", STATS: "STATS",
+    ERROR: "ERROR",
+}
+# Frames of these types start a new sequence: the receiver does not check them for a gap.
+SESSION_STARTS = (HELLO, BOOT)
+
+MODE_IDLE, MODE_CAPTURE, MODE_REPLAY, MODE_RUN = 0, 1, 2, 3
+MODE_NAMES = {MODE_IDLE: "idle", MODE_CAPTURE: "capture", MODE_REPLAY: "replay", MODE_RUN: "run"}
+
+# ERROR codes.
+ERR_UNKNOWN_TYPE = 1
+ERR_BAD_LENGTH = 2
+ERR_BAD_MODE = 3
+ERR_ENGINE_INIT = 4
+ERR_ENGINE_INVOKE = 5
+ERR_SAMPLE_GAP = 6
+ERR_CREDIT_OVERRUN = 7
+ERR_NOT_REPLAYING = 8
+ERR_IMU = 9
+ERROR_NAMES = {
+    ERR_UNKNOWN_TYPE: "unknown message type",
+    ERR_BAD_LENGTH: "bad payload length",
+    ERR_BAD_MODE: "bad mode",
+    ERR_ENGINE_INIT: "engine init failed",
+    ERR_ENGINE_INVOKE: "engine invoke failed",
+    ERR_SAMPLE_GAP: "sample index gap",
+    ERR_CREDIT_OVERRUN: "samples beyond the granted credit",
+    ERR_NOT_REPLAYING: "samples received outside replay mode",
+    ERR_IMU: "IMU read failed or ended",
+}
+
+
+class ProtocolError(ValueError):
+    """A frame arrived intact but its payload does not fit its message type."""
+
+
+# ---------------------------------------------------------------- framing
+
+
+def crc32(data: bytes) -> int:
+    """CRC-32 of IEEE 802.3 (reflected, poly 0xEDB88320, init and final xor 0xFFFFFFFF)."""
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+def cobs_encode(data: bytes) -> bytes:
+    """Consistent overhead byte stuffing: the output holds no 0x00 (the frame delimiter)."""
+    out = bytearray()
+    block = bytearray()
+    after_full_run = False  # a run of 254 non-zero bytes implies no zero after it
+    for b in data:
+        if b == 0:
+            out.append(len(block) + 1)
+            out += block
+            block.clear()
+            after_full_run = False
+        else:
+            block.append(b)
+            after_full_run = False
+            if len(block) == 254:
+                out.append(255)
+                out += block
+                block.clear()
+                after_full_run = True
+    if block or not after_full_run:
+        out.append(len(block) + 1)
+        out += block
+    return bytes(out)
+
+
+def cobs_decode(data: bytes) -> bytes | None:
+    """Inverse of `cobs_encode`; None if `data` is not valid COBS (a zero or a run past the end)."""
+    out = bytearray()
+    i, n = 0, len(data)
+    while i < n:
+        code = data[i]
+        if code == 0 or i + code > n:
+            return None
+        run = data[i + 1 : i + code]
+        if 0 in run:
+            return None
+        out += run
+        i += code
+        if code < 255 and i < n:
+            out.append(0)
+    return bytes(out)
+
+
+def encode_frame(type_: int, seq: int, payload: bytes = b"") -> bytes:
+    """One frame on the wire: COBS(type | seq | payload | crc32) followed by 0x00."""
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds MAX_PAYLOAD ({MAX_PAYLOAD})")
+    body = struct.pack("<BH", type_, seq & 0xFFFF) + bytes(payload)
+    return cobs_encode(body + struct.pack("<I", crc32(body))) + b"\x00"
+
+
+@dataclass(frozen=True)
+class Frame:
+    type: int
+    seq: int
+    payload: bytes
+
+    @property
+    def name(self) -> str:
+        return TYPE_NAMES.get(self.type, f"0x{self.type:02x}")
+
+
+@dataclass
+class LinkStats:
+    """What one receiver saw; the C twin keeps the same counters (and reports them in STATS)."""
+
+    frames_ok: int = 0
+    crc_errors: int = 0
+    cobs_errors: int = 0
+    overlong: int = 0
+    lost: int = 0
+    duplicates: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class Receiver:
+    """Turns a byte stream into good frames; damage is counted, never raised.
+
+    - over-long: more than MAX_ENCODED bytes before a delimiter; the rest is skipped;
+    - cobs_errors: invalid COBS, or fewer bytes than a header and a CRC;
+    - crc_errors: the CRC-32 does not match;
+    - duplicates: the same seq as the previous good frame (dropped);
+    - lost: frames missing between two good frames (the gap of their seq numbers).
+    An empty frame (two 0x00 in a row) is padding, not an error.
+    """
+
+    def __init__(self) -> None:
+        self.stats = LinkStats()
+        self._buf = bytearray()
+        self._overflow = False
+        self._prev_seq: int | None = None
+
+    def feed(self, data: bytes) -> Iterator[Frame]:
+        for b in data:
+            if b != 0:
+                if len(self._buf) < MAX_ENCODED:
+                    self._buf.append(b)
+                else:
+                    self._overflow = True
+                continue
+            frame = self._end_of_frame()
+            if frame is not None:
+                yield frame
+
+    def _end_of_frame(self) -> Frame | None:
+        encoded, overflow = bytes(self._buf), self._overflow
+        self._buf.clear()
+        self._overflow = False
+        if overflow:
+            self.stats.overlong += 1
+            return None
+        if not encoded:
+            return None
+        body = cobs_decode(encoded)
+        if body is None or len(body) < HEADER_BYTES + CRC_BYTES:
+            self.stats.cobs_errors += 1
+            return None
+        (crc,) = struct.unpack_from("<I", body, len(body) - CRC_BYTES)
+        if crc32(body[:-CRC_BYTES]) != crc:
+            self.stats.crc_errors += 1
+            return None
+        type_, seq = struct.unpack_from("<BH", body)
+        if type_ not in SESSION_STARTS and self._prev_seq is not None:
+            gap = (seq - self._prev_seq - 1) & 0xFFFF
+            if gap == 0xFFFF:
+                self.stats.duplicates += 1
+                return None
+            self.stats.lost += gap
+        self._prev_seq = seq
+        self.stats.frames_ok += 1
+        return Frame(type_, seq, body[HEADER_BYTES:-CRC_BYTES])
+
+
+class Sender:
+    """Numbers outgoing frames: +1 per frame from 0, wrapping at 2^16."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+
+    def frame(self, type_: int, payload: bytes = b"") -> bytes:
+        out = encode_frame(type_, self.seq, payload)
+        self.seq = (self.seq + 1) & 0xFFFF
+        return out
+
+
+# ---------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True)
+class Info:
+    """What a device says about itself (INFO, and BOOT when it starts up)."""
+
+    protocol_version: int
+    sample_rate_mhz: int  # millihertz: integers only on the device
+    full_scale_g: int
+    window: int
+    hop: int
+    output_len: int
+    threshold: int
+    refractory: int
+    take_start: int
+    take_count: int
+    out_stride: int
+    replay_capacity: int
+    model_hash: str  # 16 hex digits
+    board: str
+    firmware_version: str
+    engine: str
+
+    @property
+    def sample_rate_hz(self) -> float:
+        return self.sample_rate_mhz / 1000.0
+
+
+_INFO_FIXED = struct.Struct("<BIBHHHbHHHHH8s")
+
+
+@dataclass(frozen=True)
+class Mode:
+    mode: int
+
+
+@dataclass(frozen=True)
+class Samples:
+    first: int
+    xyz: np.ndarray = field(compare=False)  # (n, 3) int16 raw IMU counts
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Samples)
+            and self.first == other.first
+            and np.array_equal(self.xyz, other.xyz)
+        )
+
+
+@dataclass(frozen=True)
+class Credit:
+    limit: int  # the host may send samples with index < limit
+
+
+@dataclass(frozen=True)
+class Output:
+    inference: int
+    values: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class CountEvent:
+    step: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Count:
+    total: int
+    sample: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    stats: LinkStats
+
+
+@dataclass(frozen=True)
+class Error:
+    code: int
+    arg0: int
+    arg1: int
+    text: str
+
+    def describe(self) -> str:
+        name = ERROR_NAMES.get(self.code, f"error {self.code}")
+        return f"{name} ({self.arg0}, {self.arg1}): {self.text}" if self.text else f"{name}"
+
+
+Message = Info | Mode | Samples | Credit | Output | CountEvent | Count | Stats | Error | None
+
+
+def _str8(s: str) -> bytes:
+    raw = s.encode("ascii", "replace")[:255]
+    return bytes([len(raw)]) + raw
+
+
+def encode_info(info: Info) -> bytes:
+    return (
+        _INFO_FIXED.pack(
+            info.protocol_version, info.sample_rate_mhz, info.full_scale_g, info.window, info.hop,
+            info.output_len, info.threshold, info.refractory, info.take_start, info.take_count,
+            info.out_stride, info.replay_capacity, bytes.fromhex(info.model_hash),
+        )
+        + _str8(info.board) + _str8(info.firmware_version) + _str8(info.engine)
+    )
+
+
+def encode_samples(first: int, xyz: np.ndarray) -> bytes:
+    xyz = np.asarray(xyz)
+    if xyz.ndim != 2 or xyz.shape[1] != 3 or not 1 <= len(xyz) <= MAX_SAMPLES_PER_FRAME:
+        raise ValueError(f"SAMPLES holds 1..{MAX_SAMPLES_PER_FRAME} samples of 3 axes, got {xyz.shape}")
+    return struct.pack("<I", first) + xyz.astype("<i2").tobytes()
+
+
+def encode_stats(s: LinkStats) -> bytes:
+    return struct.pack(
+        "<6I", s.frames_ok, s.crc_errors, s.cobs_errors, s.overlong, s.lost, s.duplicates
+    )
+
+
+def encode_error(code: int, arg0: int, arg1: int, text: str) -> bytes:
+    raw = text.encode("ascii", "replace")[: MAX_PAYLOAD - 10]
+    return struct.pack("<HII", code, arg0 & 0xFFFFFFFF, arg1 & 0xFFFFFFFF) + raw
+
+
+def encode_output(inference: int, values: tuple[int, ...] | list[int]) -> bytes:
+    return struct.pack("<I", inference) + np.asarray(values, dtype=np.int8).tobytes()
+
+
+def decode(frame: Frame) -> Message:
+    """The message a good frame carries; ProtocolError if the payload does not fit its type."""
+    p, t = frame.payload, frame.type
+    try:
+        if t in (HELLO,) and not p:
+            return None
+        if t == STATS and not p:
+            return None  # a request
+        if t in (INFO, BOOT):
+            return _decode_info(p)
+        if t == MODE and len(p) == 1 and p[0] in MODE_NAMES:
+            return Mode(p[0])
+        if t == SAMPLES and len(p) >= 10 and (len(p) - 4) % 6 == 0:
+            xyz = np.frombuffer(p, dtype="<i2", offset=4).astype(np.int16).reshape(-1, 3)
+            return Samples(struct.unpack_from("<I", p)[0], xyz)
+        if t == CREDIT and len(p) == 4:
+            return Credit(*struct.unpack("<I", p))
+        if t == OUTPUT and len(p) >= 4:
+            return Output(struct.unpack_from("<I", p)[0], tuple(np.frombuffer(p[4:], np.int8).tolist()))
+        if t == EVENT and len(p) == 8:
+            return CountEvent(*struct.unpack("<II", p))
+        if t == COUNT and len(p) == 8:
+            return Count(*struct.unpack("<II", p))
+        if t == STATS and len(p) == 24:
+            return Stats(LinkStats(*struct.unpack("<6I", p)))
+        if t == ERROR and len(p) >= 10:
+            code, a0, a1 = struct.unpack_from("<HII", p)
+            return Error(code, a0, a1, p[10:].decode("ascii", "replace"))
+    except (struct.error, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"{frame.name} frame: {exc}") from None
+    raise ProtocolError(f"{frame.name} frame with a payload of {len(p)} bytes does not fit its type")
+
+
+def _decode_info(p: bytes) -> Info:
+    if len(p) < _INFO_FIXED.size + 3:
+        raise ProtocolError(f"INFO payload of {len(p)} bytes is shorter than {_INFO_FIXED.size + 3}")
+    fixed = _INFO_FIXED.unpack_from(p)
+    strings: list[str] = []
+    i = _INFO_FIXED.size
+    for _ in range(3):
+        if i >= len(p) or i + 1 + p[i] > len(p):
+            raise ProtocolError("INFO strings run past the end of the payload")
+        strings.append(p[i + 1 : i + 1 + p[i]].decode("ascii", "replace"))
+        i += 1 + p[i]
+    if i != len(p):
+        raise ProtocolError(f"INFO payload has {len(p) - i} bytes after its strings")
+    return Info(*fixed[:12], fixed[12].hex(), *strings)
