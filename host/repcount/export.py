@@ -1,0 +1,115 @@
+"""Quantization-aware copy of a model, int8 conversion, and the checks every export passes.
+
+The converter is run on a batch-size-1 copy of the QAT model (a `None` batch makes it emit
+SHAPE/STRIDED_SLICE/PACK ops that TFLM does not register). The converted model is then
+read back with `repcount.tflite_model` and refused, loudly and by name, if it holds a float
+tensor, a QUANTIZE/DEQUANTIZE pair, an op the firmware engines do not support, a batch
+dimension other than 1, or an input quantisation other than the one the device applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from repcount import engines, tflite_model
+from repcount.errors import UserError
+from repcount.model import InputQuant
+
+SIGMOID_SCALE = 1.0 / 256.0
+SIGMOID_ZERO_POINT = -128
+
+
+def quantize(float_model, q: InputQuant):  # noqa: ANN001, ANN201
+    """The tfmot QAT model with the input range pinned to the device's int8 input.
+
+    Pinning (a FixedQuantizer on the input) makes the converted input scale exactly
+    `q.scale` instead of whatever min/max the training data happened to reach.
+    """
+    import tensorflow_model_optimization as tfmot
+
+    qm = tfmot.quantization.keras.quantize_model(float_model)
+    with tfmot.quantization.keras.quantize_scope():
+        return tfmot.quantization.keras.fix_input_output_range(
+            qm, input_min=q.min_value, input_max=q.max_value, output_min=0.0, output_max=1.0
+        )
+
+
+def convert(qat_model, batch1_float_model, q: InputQuant, representative: np.ndarray) -> bytes:  # noqa: ANN001
+    """Full-integer int8 .tflite (int8 in, int8 out) from a batch-size-1 copy of `qat_model`."""
+    import tensorflow as tf
+
+    copy = quantize(batch1_float_model, q)
+    copy.set_weights(qat_model.get_weights())
+    conv = tf.lite.TFLiteConverter.from_keras_model(copy)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+
+    def rep() -> Iterable[list[np.ndarray]]:
+        for x in representative:
+            yield [x[None].astype(np.float32)]
+
+    conv.representative_dataset = rep
+    return bytes(conv.convert())
+
+
+def check(model: tflite_model.TfliteModel, q: InputQuant | None = None, engine: str = "native") -> None:
+    """Refuse a converted model the firmware could not run exactly; UserError names the problem."""
+    where = model.where()
+    floats = [t.name for t in model.tensors if t.dtype == "float32"]
+    if floats:
+        raise UserError(
+            f"{where}: float tensor(s) in the int8 graph: {', '.join(floats[:5])}; a layer did not "
+            "quantize (e.g. AveragePooling2D as the last layer): change the model"
+        )
+    if "DEQUANTIZE" in model.op_names or "QUANTIZE" in model.op_names:
+        raise UserError(
+            f"{where}: QUANTIZE/DEQUANTIZE inside the int8 graph (ops: {', '.join(model.op_names)}); "
+            "the model must be int8 from input to output with no requantisation step"
+        )
+    engines.check_ops(model.op_names, engine, where)
+    for kind, idx in (("input", model.inputs), ("output", model.outputs)):
+        for i in idx:
+            t = model.tensors[i]
+            if t.dtype != "int8":
+                raise UserError(f"{where}: {kind} tensor {t.name!r} is {t.dtype}, expected int8")
+            if not t.shape or t.shape[0] != 1:
+                raise UserError(
+                    f"{where}: {kind} tensor {t.name!r} has shape {t.shape}: batch dimension must be 1 "
+                    "(convert a copy built with Input(..., batch_size=1))"
+                )
+    if q is not None:
+        scale, zp = input_quant(model)
+        if not (np.isclose(scale, q.scale, rtol=1e-6) and zp == q.zero_point):
+            raise UserError(
+                f"{where}: input quantisation is scale {scale}, zero point {zp}, but the device's "
+                f"rescale assumes scale {q.scale}, zero point {q.zero_point}"
+            )
+
+
+def input_quant(model: tflite_model.TfliteModel) -> tuple[float, int]:
+    t = model.tensors[model.inputs[0]]
+    return float(t.scale[0]), int(t.zero_point[0])
+
+
+def output_quant(model: tflite_model.TfliteModel) -> tuple[float, int]:
+    t = model.tensors[model.outputs[0]]
+    return float(t.scale[0]), int(t.zero_point[0])
+
+
+def macs_per_inference(model: tflite_model.TfliteModel) -> int:
+    """Multiply-accumulates of the conv, depthwise and fully connected ops (the cost that matters)."""
+    def weights(op: tflite_model.Op) -> tuple[int, ...]:
+        return model.tensors[op.inputs[1]].shape
+
+    per_output = {
+        "CONV_2D": lambda op: int(np.prod(weights(op)[1:])),
+        "DEPTHWISE_CONV_2D": lambda op: int(np.prod(weights(op)[1:3])),
+        "FULLY_CONNECTED": lambda op: int(weights(op)[-1]),
+    }
+    return sum(model.tensors[op.outputs[0]].size * per_output[op.name](op) for op in model.ops
+               if op.name in per_output)
+
