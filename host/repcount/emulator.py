@@ -1,0 +1,319 @@
+"""Run a firmware project on the emulated Cortex-M4F board (QEMU's Arm MPS2 AN386).
+
+`repcount emulate` builds the project if needed (`make` in its directory), starts
+qemu-system-arm with the board's UART on a free local TCP port, waits until the
+firmware answers the protocol's HELLO, and prints the URL to give to any repcount
+command that takes `--port` (pyserial opens it like a serial port). It runs until you
+press Ctrl-C (or the firmware ends the emulator), and never leaves QEMU behind.
+
+QEMU runs with `-icount shift=7`: each guest instruction advances virtual time by
+128 ns, so the firmware's SysTick counts instructions exactly and reports them for
+every inference. These are instructions, not cycles (no pipeline or memory timing).
+
+Examples:
+  repcount firmware --model models/jumprope-wrist --board qemu-mps2-an386 \\
+      --engine native --out out/fw-qemu
+  repcount emulate --firmware out/fw-qemu
+      socket://127.0.0.1:40123            (first line of stdout: the URL)
+  repcount hil --port socket://127.0.0.1:40123 ...   (in another terminal)
+
+From Python (the HIL suite and the benchmark do this):
+  from repcount.emulator import Emulator
+  with Emulator("out/fw-qemu") as emu:
+      print(emu.url, emu.info.model_hash)
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from repcount.errors import UserError
+
+QEMU = "qemu-system-arm"
+MACHINE = "mps2-an386"
+# The firmware converts SysTick ticks to instructions with this shift (rc_board.c).
+ICOUNT_SHIFT = 7
+# Exit codes of the firmware (rc_qemu.h): never 0, since an emulator ended by SIGTERM exits 0.
+EXIT_FAULT = 90
+_PR_SET_PDEATHSIG = 1
+TOOLCHAIN_HINT = "install it with `make toolchain` (Debian: gcc-arm-none-eabi, qemu-system-arm)"
+
+Probe = Callable[[Any, float], Any]  # (open link, timeout in s) -> what the firmware said
+
+
+def build(firmware_dir: str | Path) -> Path:
+    """Run `make` in a generated project and return its ELF (make rebuilds only what changed)."""
+    project = Path(firmware_dir)
+    if not (project / "Makefile").is_file():
+        raise UserError(
+            f"{project} is not a firmware project with a Makefile; render one with "
+            "`repcount firmware --board qemu-mps2-an386 --engine native --model models/NAME --out DIR`"
+        )
+    for tool in ("make", "arm-none-eabi-gcc"):
+        if shutil.which(tool) is None:
+            raise UserError(f"`{tool}` is not installed; {TOOLCHAIN_HINT}")
+    proc = subprocess.run(["make", "-C", str(project)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        raise UserError(f"building {project} failed (make exited {proc.returncode}):\n{tail}")
+    return find_elf(project)
+
+
+def find_elf(project: Path) -> Path:
+    """The ELF a project's build produced (the newest, if a stale one is left beside it)."""
+    elves = sorted(project.rglob("*.elf"), key=lambda p: p.stat().st_mtime)
+    if not elves:
+        raise UserError(f"`make` in {project} produced no .elf file; is it a qemu-mps2-an386 project?")
+    return elves[-1]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (the OS picks it; QEMU binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def qemu_command(elf: Path, port: int) -> list[str]:
+    """The QEMU command line (docs: emulated-board.md): UART0 on a TCP server, semihosting on."""
+    return [
+        QEMU, "-M", MACHINE, "-kernel", str(elf),
+        "-display", "none", "-monitor", "none", "-nodefaults",
+        "-icount", f"shift={ICOUNT_SHIFT}",
+        "-semihosting-config", "enable=on,target=native",
+        "-chardev", f"socket,id=u0,host=127.0.0.1,port={port},server=on,wait=off,nodelay=on",
+        "-serial", "chardev:u0",
+    ]  # fmt: skip
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the parent dies, so QEMU never outlives it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def hello(link: Any, timeout: float) -> Any:
+    """Send HELLO until the firmware answers with INFO; return the decoded `protocol.Info`.
+
+    Repeated because bytes that reach the UART before the firmware enables its receiver
+    can be lost or stall; each try is a fresh frame, so a late answer to an earlier one
+    is as good."""
+    from repcount import protocol
+
+    sender, receiver = protocol.Sender(), protocol.Receiver()
+    deadline = time.monotonic() + timeout
+    link.timeout = 0.2
+    while time.monotonic() < deadline:
+        link.write(sender.frame(protocol.HELLO))
+        for frame in receiver.feed(link.read(4096)):
+            if frame.type == protocol.INFO:
+                return protocol.decode(frame)
+    raise UserError(f"the emulated firmware did not answer HELLO within {timeout:g} s")
+
+
+class Emulator:
+    """QEMU running one firmware, its UART at `url`; a context manager that always cleans up.
+
+    `firmware` is a project directory (built with `make` first) or an ELF file. On entry
+    the emulator is started and `probe(link, timeout)` (default: the protocol's HELLO, whose INFO
+    is kept in `info`) is retried until the firmware answers; the probe's connection is
+    then closed, so `url` is free for the caller. `probe=None` only waits for the socket.
+    """
+
+    def __init__(
+        self,
+        firmware: str | Path,
+        *,
+        probe: Probe | None = hello,
+        ready_timeout: float = 20.0,
+        port: int | None = None,
+    ) -> None:
+        self.firmware = Path(firmware)
+        self.probe = probe
+        self.ready_timeout = ready_timeout
+        self.fixed_port = port
+        self.port = 0
+        self.info: Any = None
+        self.elf: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"socket://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def __enter__(self) -> Emulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> str:
+        """Start QEMU and wait until the firmware answers; returns the URL."""
+        if shutil.which(QEMU) is None:
+            raise UserError(f"`{QEMU}` is not installed; {TOOLCHAIN_HINT}")
+        if self.firmware.is_dir():
+            self.elf = build(self.firmware)
+        elif self.firmware.is_file():
+            self.elf = self.firmware
+        else:
+            raise UserError(f"{self.firmware} is neither a firmware project directory nor an ELF file")
+        try:
+            for _attempt in range(3):  # another program may take the free port before QEMU binds it
+                self.port = self.fixed_port or free_port()
+                self._launch()
+                if self._wait_for_socket():
+                    break
+                if self.fixed_port or b"Address already in use" not in self.stderr_bytes():
+                    raise UserError(f"QEMU failed to start: {self.stderr_text() or self._proc_status()}")
+            else:
+                raise UserError("QEMU could not bind a free local port (tried 3 times)")
+            if self.probe is not None:
+                self.info = self._probe()
+        except BaseException:
+            self.stop()
+            raise
+        return self.url
+
+    def _launch(self) -> None:
+        assert self.elf is not None
+        self._stderr = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(
+            qemu_command(self.elf, self.port),
+            stdin=subprocess.DEVNULL,
+            stdout=self._stderr,
+            stderr=self._stderr,
+            start_new_session=True,  # its own process group, signalled as a whole in stop()
+            preexec_fn=_die_with_parent,
+        )
+
+    def _wait_for_socket(self) -> bool:
+        """True once QEMU listens on the port; False if it exited first."""
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if self.exit_code is not None:
+                return False
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return True
+            except OSError:
+                time.sleep(0.02)
+        raise UserError(f"QEMU did not open its UART port {self.port} within {self.ready_timeout:g} s")
+
+    def _probe(self) -> Any:
+        import serial
+
+        assert self.probe is not None
+        link = serial.serial_for_url(self.url, timeout=0.2)
+        try:
+            return self.probe(link, self.ready_timeout)
+        except UserError as exc:
+            status = self._proc_status()
+            raise UserError(f"{exc} ({status})") from None
+        finally:
+            link.close()
+
+    @property
+    def exit_code(self) -> int | None:
+        """QEMU's exit code once it has ended (the firmware's semihosting exit code), else None."""
+        return None if self._proc is None else self._proc.poll()
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the firmware to end the emulator; its exit code."""
+        assert self._proc is not None
+        return self._proc.wait(timeout)
+
+    def stderr_bytes(self) -> bytes:
+        if self._stderr is None:
+            return b""
+        self._stderr.seek(0)
+        return self._stderr.read()
+
+    def stderr_text(self) -> str:
+        return self.stderr_bytes().decode("utf-8", "replace").strip()
+
+    def _proc_status(self) -> str:
+        code = self.exit_code
+        if code is None:
+            return "QEMU still running"
+        if code == EXIT_FAULT:
+            return f"the firmware faulted (QEMU exit code {code})"
+        return f"QEMU exited with code {code}"
+
+    def stop(self) -> int | None:
+        """End QEMU: SIGTERM its process group, wait, then SIGKILL. Returns its exit code.
+
+        Signals go only to a QEMU not yet reaped, so its group id cannot have been reused."""
+        proc = self._proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+        return proc.returncode
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--firmware", required=True, type=Path, metavar="DIR",
+        help="a qemu-mps2-an386 project from `repcount firmware` (built with make if needed), or its .elf",
+    )  # fmt: skip
+    parser.add_argument(
+        "--port", type=int, default=None,
+        help="TCP port for the UART (default: a free one, printed as socket://127.0.0.1:PORT)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeout", type=float, default=20.0, metavar="S",
+        help="seconds to wait for the firmware to answer HELLO (default 20)",
+    )  # fmt: skip
+
+
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    # SIGTERM (e.g. from a script or CI) ends the command like Ctrl-C: through `finally`.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    with Emulator(args.firmware, port=args.port, ready_timeout=args.timeout) as emu:
+        print(emu.url, flush=True)
+        info = emu.info
+        print(
+            f"repcount emulate: {info.board} running {info.engine} engine, model {info.model_hash}, "
+            f"firmware {info.firmware_version}; QEMU pid {emu.pid}. Ctrl-C to stop.",
+            file=sys.stderr,
+            flush=True,
+        )
+        code = emu.wait()
+    if code == EXIT_FAULT:
+        raise UserError("the firmware faulted (HardFault or another fault handler); QEMU exit code 90")
+    print(f"repcount emulate: the firmware ended the emulator with exit code {code}", file=sys.stderr)
+    return 0 if code == 0 else 1

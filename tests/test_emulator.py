@@ -1,0 +1,160 @@
+"""The emulated board qemu-mps2-an386 and `repcount.emulator`: boot, UART, exit codes,
+instruction counter, memory limits, and that no QEMU ever outlives its owner."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import serial
+from repcount import emulator
+from repcount.emulator import Emulator
+from repcount.errors import UserError
+from repcount.templates import render_to
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+    reason="needs arm-none-eabi-gcc and qemu-system-arm (make toolchain)",
+)
+
+HERE = Path(__file__).parent
+BOARD = "boards/qemu-mps2-an386"
+ARM_FLAGS = [
+    "-std=c99", "-Wall", "-Wextra", "-Werror", "-Os", "-mthumb", "-mcpu=cortex-m4",
+    "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-ffunction-sections", "-fdata-sections",
+    "-nostartfiles", "-Wl,--gc-sections", "--specs=nano.specs",
+]  # fmt: skip
+LOOPS = 100_000  # tests/c/qemu_board_smoke.c
+
+
+def render_board(out: Path) -> Path:
+    """The board's glue rendered on its own (what `repcount firmware` puts in a project)."""
+    for name in ("rc_qemu.h", "rc_startup.c", "rc_board.c", "link.ld"):
+        render_to(f"{BOARD}/{name}.j2", {}, out / name)
+    return out
+
+
+def link(out: Path, extra_source: str = "") -> subprocess.CompletedProcess[str]:
+    sources: list[Path | str] = [out / "rc_startup.c", out / "rc_board.c", HERE / "c" / "qemu_board_smoke.c"]
+    if extra_source:
+        sources += [out / "extra.c", "-Wl,--undefined=keep"]  # keep() roots it against --gc-sections
+        (out / "extra.c").write_text(extra_source)
+    cmd = ["arm-none-eabi-gcc", *ARM_FLAGS, f"-I{out}", "-T", str(out / "link.ld")]
+    cmd += ["-o", str(out / "smoke.elf")]
+    return subprocess.run([*cmd, *map(str, sources)], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def smoke_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = render_board(tmp_path_factory.mktemp("qemu-board"))
+    proc = link(out)
+    assert proc.returncode == 0, proc.stderr
+    return out / "smoke.elf"
+
+
+def echo_probe(link: serial.SerialBase, timeout: float) -> str:
+    for _ in range(50):
+        link.write(b"a")
+        if link.read(1) == b"b":
+            return "echo"
+    raise UserError("no echo")
+
+
+def session_alive(pid: int) -> bool:
+    """Whether any process is left in the session QEMU led (pgrep -s)."""
+    return subprocess.run(["pgrep", "-s", str(pid)], capture_output=True).returncode == 0
+
+
+def test_board_boots_echoes_counts_and_exits_with_its_code(smoke_elf: Path) -> None:
+    with Emulator(smoke_elf, probe=echo_probe) as emu:
+        assert emu.info == "echo"
+        assert emu.url == f"socket://127.0.0.1:{emu.port}"
+        with serial.serial_for_url(emu.url, timeout=5) as s:
+            data = bytes(b for b in range(256) if b not in b"xfi")
+            s.write(data)
+            assert s.read(len(data)) == bytes((b + 1) & 0xFF for b in data)
+            # Exact instruction count under -icount: 2 instructions per loop and a few around it.
+            s.write(b"i")
+            counted = int(s.readline())
+            assert 2 * LOOPS <= counted <= 2 * LOOPS + 40
+            s.write(b"x")
+            assert emu.wait(timeout=10) == 42
+        pid = emu.pid
+    assert pid is not None and not session_alive(pid)
+
+
+def test_a_fault_ends_the_emulator_with_the_fault_code(smoke_elf: Path) -> None:
+    with Emulator(smoke_elf, probe=echo_probe) as emu:
+        with serial.serial_for_url(emu.url, timeout=5) as s:
+            s.write(b"f")
+            assert emu.wait(timeout=10) == emulator.EXIT_FAULT
+
+
+def test_stop_leaves_no_qemu_behind(smoke_elf: Path) -> None:
+    emu = Emulator(smoke_elf, probe=echo_probe)
+    emu.start()
+    pid = emu.pid
+    assert pid is not None and session_alive(pid)
+    emu.stop()
+    assert not session_alive(pid)
+
+
+def test_a_killed_owner_takes_its_qemu_with_it(smoke_elf: Path) -> None:
+    code = (
+        "import sys, time\n"
+        "from repcount.emulator import Emulator\n"
+        "emu = Emulator(sys.argv[1], probe=None)\n"
+        "emu.start()\n"
+        "print(emu.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", code, str(smoke_elf)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        pid = int(owner.stdout.readline())
+        assert session_alive(pid)
+        owner.send_signal(signal.SIGKILL)  # no finally, no atexit: only the parent-death signal helps
+        owner.wait()
+        deadline = time.monotonic() + 10
+        while session_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not session_alive(pid)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+
+
+def test_a_program_too_big_for_the_real_part_fails_to_link(tmp_path: Path) -> None:
+    out = render_board(tmp_path)
+    # 1.5 MB of constants: fits the AN386's 4 MiB code memory, not the 1 MB flash of the target.
+    big_flash = "#include <stdint.h>\nconst uint8_t big[1536u * 1024u] = {1};\n"
+    proc = link(out, big_flash + "const uint8_t *keep(void) { return big; }\n")
+    assert proc.returncode != 0
+    assert "region `FLASH' overflowed" in proc.stderr
+    big_ram = "#include <stdint.h>\nuint8_t big[300u * 1024u];\nuint8_t *keep(void) { return big; }\n"
+    proc = link(out, big_ram)
+    assert proc.returncode != 0
+    assert "region `RAM' overflowed" in proc.stderr
+
+
+def test_build_explains_a_directory_that_is_not_a_project(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="not a firmware project with a Makefile"):
+        emulator.build(tmp_path)
+
+
+def test_missing_firmware_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="neither a firmware project directory nor an ELF"):
+        Emulator(tmp_path / "nope").start()
+
+
+def test_a_firmware_that_never_answers_hello_fails_clearly_and_is_stopped(smoke_elf: Path) -> None:
+    emu = Emulator(smoke_elf, ready_timeout=1.0)  # the smoke program echoes, it speaks no protocol
+    with pytest.raises(UserError, match="did not answer HELLO within 1 s"):
+        emu.start()
+    assert emu.pid is not None and not session_alive(emu.pid)
