@@ -1,0 +1,382 @@
+"""Render a complete firmware project for a board from a trained model.
+
+Everything in the output comes from the Jinja templates in firmware_templates/ and from
+the model itself, read at render time: the .tflite as a 16-byte aligned C array, its
+hash (the one the firmware reports in its INFO frame), the TFLM op resolver built from
+the model's own operator codes, the tensor arena from the card's measured size plus a
+margin, the input quantisation constants and the counting parameters. An op the chosen
+engine cannot run fails here, naming the op and the file it came from, instead of on the
+board ("Didn't find op for builtin opcode").
+
+Engines:
+  tflm    TensorFlow Lite Micro's MicroInterpreter, from the board ecosystem's TFLM package
+          (real boards; PlatformIO fetches the package when you build)
+  native  dependency-free C99 generated from the int8 model (every board; the only one
+          for host-linux and qemu-mps2-an386)
+
+Boards: qemu-mps2-an386, host-linux (Makefile projects), nano33ble-sense-rev2,
+xiao-nrf52840-sense, m5stickc-plus (PlatformIO projects). The board's IMU is set up at
+its own output data rate and range, remapped to the model's axes for --mount and
+resampled to the model's rate in the portable core.
+
+Examples:
+  repcount firmware --model models/jumprope-wrist --board nano33ble-sense-rev2 --out fw/nano
+  cd fw/nano && pio run -t upload            # build and flash with PlatformIO
+  repcount firmware --model jumprope-handle --board xiao-nrf52840-sense --mount handle \\
+      --out fw/xiao --json
+  repcount firmware --model steps --board qemu-mps2-an386 --engine native --out fw/qemu
+
+See docs/firmware.md for the layout of the output and a walkthrough for a real board.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from repcount import __version__, boards, engines, quant, tflite_model
+from repcount.boards import Board
+from repcount.errors import UserError
+from repcount.templates import render_to
+from repcount.tflite_model import TfliteModel
+
+# Files a board folder (or project/) renders to the top of the output; the rest go to src/.
+TOP_LEVEL = ("Makefile", "platformio.ini", "README.md")
+# TFLM arena margin when the command line gives none: a quarter of the measurement, at
+# least 1 KiB. The measurement comes from TFLM's reference kernels on a 64-bit host;
+# optimised kernels (CMSIS-NN, ESP-NN) request scratch buffers the reference ones do not.
+MIN_ARENA_MARGIN = 1024
+ARENA_MARGIN_FRACTION = 4
+BYTES_PER_ROW = 12
+
+
+@dataclass
+class Model:
+    """A model directory: the .tflite (the truth) and its card (training's measurements)."""
+
+    directory: Path
+    card: dict[str, Any]
+    tflite: TfliteModel
+
+
+@dataclass
+class Project:
+    """A rendered firmware project, and what it was rendered from."""
+
+    directory: Path
+    model: Model
+    board: Board
+    engine: str
+    mount: str
+    context: dict[str, Any]
+    files: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def find_model(spec: str | Path) -> Path:
+    """A model directory: a path, or the name of a model shipped in repcount.models."""
+    path = Path(spec)
+    if path.is_dir():
+        return path
+    shipped = resources.files("repcount.models").joinpath(str(spec))
+    if shipped.is_dir():
+        return Path(str(shipped))
+    names = sorted(p.name for p in resources.files("repcount.models").iterdir() if p.is_dir()
+                   and p.name != "__pycache__")
+    raise UserError(
+        f"{spec}: no such model directory; pass models/NAME (shipped: {', '.join(names) or 'none'})"
+    )
+
+
+def load_model(spec: str | Path) -> Model:
+    directory = find_model(spec)
+    card_path = directory / "card.json"
+    if not card_path.is_file():
+        raise UserError(f"{directory}: no card.json; a model directory holds model.tflite and card.json")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{card_path}: not valid JSON ({exc})") from None
+    return Model(directory, card, tflite_model.read(directory / "model.tflite"))
+
+
+def _card(card: dict[str, Any], where: str, *keys: str) -> Any:
+    value: Any = card
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            raise UserError(f"{where}: card.json has no {'.'.join(keys)}; re-export the model")
+        value = value[key]
+    return value
+
+
+def pipeline_context(card: dict[str, Any], where: str = "card.json") -> dict[str, Any]:
+    """The model's part of the template context that the portable core needs (from the card)."""
+    window, hop = int(_card(card, where, "window")), int(_card(card, where, "hop"))
+    counting = {k: int(_card(card, where, "counting", k))
+                for k in ("threshold", "refractory", "take_start", "take_count", "out_stride")}
+    output_len = int(_card(card, where, "output_len"))
+    if hop <= 0 or window < hop:
+        raise UserError(f"{where}: needs 0 < hop <= window, got window {window}, hop {hop}")
+    if counting["take_start"] + counting["take_count"] > output_len or counting["take_count"] < 1:
+        raise UserError(f"{where}: counting slice take_start/take_count does not fit output_len {output_len}")
+    return {
+        "name": str(card.get("name", "model")),
+        "task": str(card.get("task", "")),
+        "mount": str(card.get("mount", "")),
+        "window": window,
+        "hop": hop,
+        "input_len": window * 3,
+        "output_len": output_len,
+        "sample_rate_hz": int(_card(card, where, "sample_rate_hz")),
+        "full_scale_g": int(_card(card, where, "full_scale_g")),
+        "input_multiplier": int(_card(card, where, "input", "multiplier")),
+        "input_shift": int(_card(card, where, "input", "shift")),
+        "input_zero_point": int(_card(card, where, "input", "zero_point")),
+        "output_zero_point": int(_card(card, where, "output", "zero_point")),
+        **counting,
+    }
+
+
+def model_context(model: Model) -> dict[str, Any]:
+    """The whole model context: the card's pipeline figures checked against the .tflite.
+
+    The hash, the size and the op list come from the .tflite, never from the card; the
+    card's window, lengths and input rescale must agree with the .tflite or rendering stops.
+    """
+    where = str(model.directory / "card.json")
+    ctx = pipeline_context(model.card, where)
+    t = model.tflite
+    tin, tout = t.tensors[t.inputs[0]], t.tensors[t.outputs[0]]
+    if tin.dtype != "int8" or tout.dtype != "int8":
+        raise UserError(f"{t.where()}: input and output must be int8, got {tin.dtype} -> {tout.dtype}")
+    if tin.size != ctx["input_len"] or tout.size != ctx["output_len"]:
+        raise UserError(
+            f"{where}: window {ctx['window']} x 3 = {ctx['input_len']} inputs and output_len "
+            f"{ctx['output_len']} disagree with {t.where()} ({tin.size} inputs, {tout.size} outputs)"
+        )
+    expected = quant.input_rescale(ctx["full_scale_g"], float(tin.scale[0]))
+    if (ctx["input_multiplier"], ctx["input_shift"]) != expected or ctx["input_zero_point"] != int(
+        tin.zero_point[0]
+    ):
+        raise UserError(
+            f"{where}: input multiplier/shift/zero_point {ctx['input_multiplier']}/{ctx['input_shift']}/"
+            f"{ctx['input_zero_point']} do not match {t.where()} (expected {expected[0]}/{expected[1]}/"
+            f"{int(tin.zero_point[0])}); the card belongs to another model"
+        )
+    if ctx["output_zero_point"] != int(tout.zero_point[0]):
+        raise UserError(f"{where}: output zero_point disagrees with {t.where()}")
+    digest = t.model_hash
+    return {
+        **ctx,
+        "hash": digest,
+        "hash_bytes": [f"0x{digest[i:i + 2]}" for i in range(0, 16, 2)],
+        "tflite_bytes": len(t.data),
+        "ops": t.op_names,
+    }
+
+
+def board_context(board: Board, mount: str) -> dict[str, Any]:
+    remap = board.remap(mount)
+    return {
+        "id": board.id,
+        "name": board.name,
+        "mcu": board.mcu,
+        "core": board.core,
+        "build": board.build,
+        "flash_bytes": board.flash_bytes,
+        "ram_bytes": board.ram_bytes,
+        "imu": vars(board.imu),
+        "serial_transport": board.serial_transport,
+        "baud": board.baud,
+        "mount": mount,
+        "remap": [{"index": i, "sign": s} for i, s in zip(remap.index, remap.sign, strict=True)],
+        "platformio": board.platformio,
+        "usb_ids": list(board.usb_ids),
+    }
+
+
+def default_arena_margin(measured: int) -> int:
+    return max(MIN_ARENA_MARGIN, measured // ARENA_MARGIN_FRACTION)
+
+
+def tflm_context(model: Model, board: Board, arena_margin: int | None) -> dict[str, Any]:
+    """Op resolver and arena of the TFLM engine: ops from the .tflite, arena from the card."""
+    measured = model.card.get("arena_bytes")
+    if not isinstance(measured, int) or measured <= 0:
+        raise UserError(
+            f"{model.directory / 'card.json'}: no measured arena_bytes; the tflm engine sizes its "
+            "arena from it (re-export the model, or use --engine native)"
+        )
+    margin = default_arena_margin(measured) if arena_margin is None else arena_margin
+    if margin < 0:
+        raise UserError(f"--arena-margin must be >= 0 bytes, got {margin}")
+    return {
+        "ops": [{"name": op, "method": engines.tflm_resolver_method(op)} for op in model.tflite.op_names],
+        "arena_measured": measured,
+        "arena_margin": margin,
+        "arena_size": math.ceil((measured + margin) / 16) * 16,
+        "library_header": board.platformio.get("tflm_header", ""),
+        "lib_deps": list(board.platformio.get("tflm_lib_deps", [])),
+    }
+
+
+def check_model_ops(model: TfliteModel, engine: str) -> None:
+    """Stop at generation time on an op the engine lacks, naming it and where it came from."""
+    supported = engines.supported_ops(engine)
+    first = next((op for op in model.ops if op.name not in supported), None)
+    if first is not None:
+        where = f"{model.where()} (operator #{first.index} is {first.name})"
+        engines.check_ops(model.op_names, engine, where)
+
+
+def _model_rows(data: bytes) -> list[str]:
+    return [
+        " ".join(f"0x{b:02x}," for b in data[i:i + BYTES_PER_ROW]) for i in range(0, len(data), BYTES_PER_ROW)
+    ]
+
+
+def _templates_in(folder: str) -> list[str]:
+    """Template names (relative to firmware_templates/) of every .j2 file under `folder`."""
+    root = resources.files("repcount.firmware_templates")
+    base = root.joinpath(folder)
+    if not base.is_dir():
+        return []
+    found: list[str] = []
+    stack = [(base, folder)]
+    while stack:
+        node, name = stack.pop()
+        for child in node.iterdir():
+            child_name = f"{name}/{child.name}"
+            if child.is_dir():
+                stack.append((child, child_name))
+            elif child.name.endswith(".j2"):
+                found.append(child_name)
+    return sorted(found)
+
+
+def _destination(out: Path, template: str, folder: str) -> Path:
+    relative = template[len(folder) + 1:].removesuffix(".j2")
+    return out / relative if relative in TOP_LEVEL else out / "src" / relative
+
+
+def render(
+    model_spec: str | Path,
+    board_id: str,
+    out: Path,
+    engine: str = "tflm",
+    mount: str | None = None,
+    arena_margin: int | None = None,
+) -> Project:
+    """Render a complete project for `board_id` into `out`; UserError on anything unsupported."""
+    board = boards.load(board_id)
+    board.check_engine(engine)
+    model = load_model(model_spec)
+    check_model_ops(model.tflite, engine)
+    mount = mount or str(model.card.get("mount") or "wrist")
+    mctx = model_context(model)
+    context: dict[str, Any] = {
+        "model": mctx,
+        "board": board_context(board, mount),
+        "engine": engine,
+        "firmware_version": __version__,
+        "model_rows": _model_rows(model.tflite.data) if engine == "tflm" else [],
+        "tflm": tflm_context(model, board, arena_margin) if engine == "tflm" else None,
+    }
+    project = Project(out, model, board, engine, mount, context)
+    if board.imu.full_scale_g < mctx["full_scale_g"]:
+        project.warnings.append(
+            f"{board.id}'s IMU is set to +-{board.imu.full_scale_g} g but the model expects "
+            f"+-{mctx['full_scale_g']} g: accelerations beyond +-{board.imu.full_scale_g} g clip"
+        )
+    if model.card.get("mount") and mount != model.card["mount"]:
+        project.warnings.append(f"the model was trained for the {model.card['mount']} mount, not {mount}")
+    out.mkdir(parents=True, exist_ok=True)
+    for template in _templates_in("core"):
+        if template.endswith("rc_model_data.c.j2") and engine != "tflm":
+            continue
+        project.files.append(render_to(template, context, _destination(out, template, "core")))
+    if engine == "tflm":
+        for template in _templates_in("engines/tflm"):
+            project.files.append(render_to(template, context, _destination(out, template, "engines/tflm")))
+    else:
+        from repcount import native  # the native engineer's generator; imported only when used
+
+        project.files.extend(native.generate(model.tflite, out / "src"))
+    board_templates = _templates_in(f"boards/{board.id}")
+    board_names = {_destination(out, t, f"boards/{board.id}").name for t in board_templates}
+    for template in _templates_in("project"):
+        destination = _destination(out, template, "project")
+        if destination.name not in board_names and (board.build == "platformio" or
+                                                     destination.name != "platformio.ini"):
+            project.files.append(render_to(template, context, destination))
+    for template in board_templates:
+        project.files.append(render_to(template, context, _destination(out, template, f"boards/{board.id}")))
+    return project
+
+
+def measure(project: Project) -> dict[str, Any]:
+    """Figures of a rendered project (ARCHITECTURE.md names). Builds add flash/RAM here."""
+    figures: dict[str, Any] = {
+        "tflite_bytes": project.context["model"]["tflite_bytes"],
+        "tflm_arena_bytes": project.model.card.get("arena_bytes"),
+    }
+    tflm = project.context["tflm"]
+    if tflm is not None:
+        figures["firmware_arena_bytes"] = tflm["arena_size"]
+    return figures
+
+
+def summary(project: Project) -> dict[str, Any]:
+    """The --json object: what was rendered, from what, and its figures."""
+    return {
+        "board": project.board.id,
+        "engine": project.engine,
+        "model": project.context["model"]["name"],
+        "model_hash": project.context["model"]["hash"],
+        "mount": project.mount,
+        "out": str(project.directory),
+        "ops": project.context["model"]["ops"],
+        "files": sorted(str(p.relative_to(project.directory)) for p in project.files),
+        "warnings": project.warnings,
+        **measure(project),
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True,
+                        help="model directory (models/NAME: model.tflite, card.json) or a shipped name")
+    parser.add_argument("--board", required=True, help=f"board id: {', '.join(boards.ids())}")
+    parser.add_argument("--engine", choices=engines.ENGINES, default=None,
+                        help="inference engine (default: tflm where the board supports it, else native)")
+    parser.add_argument("--mount", choices=("wrist", "handle"), default=None,
+                        help="how the board is worn, for the axis remap (default: the model's mount)")
+    parser.add_argument("--out", required=True, type=Path, help="output directory of the project")
+    parser.add_argument("--arena-margin", type=int, default=None, metavar="BYTES",
+                        help="bytes added to the measured TFLM arena "
+                             f"(default: a quarter of it, at least {MIN_ARENA_MARGIN})")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the result")
+
+
+def run(args: argparse.Namespace) -> int:
+    engine = args.engine or boards.load(args.board).engines[0]
+    project = render(args.model, args.board, args.out, engine=engine, mount=args.mount,
+                     arena_margin=args.arena_margin)
+    info = summary(project)
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    for warning in project.warnings:
+        print(f"warning: {warning}")
+    print(f"rendered {len(project.files)} files for {info['board']} ({engine} engine, {project.mount} mount) "
+          f"from {info['model']} ({info['model_hash']}) into {project.directory}")
+    if engine == "tflm":
+        print(f"  ops: {', '.join(info['ops'])}; arena {info['firmware_arena_bytes']} bytes "
+              f"(measured {info['tflm_arena_bytes']} + margin)")
+    build = "pio run -t upload" if project.board.build == "platformio" else "make"
+    print(f"  next: cd {project.directory} && {build}   (see README.md there)")
+    return 0
