@@ -82,8 +82,12 @@ class InputQuant:
         return (127 - self.zero_point) * self.scale
 
     def card(self) -> dict[str, float | int]:
-        return {"scale": self.scale, "zero_point": self.zero_point, "multiplier": self.multiplier,
-                "shift": self.shift}
+        return {
+            "scale": self.scale,
+            "zero_point": self.zero_point,
+            "multiplier": self.multiplier,
+            "shift": self.shift,
+        }
 
 
 def int8_input(rec: Recording, q: InputQuant) -> np.ndarray:
@@ -137,9 +141,8 @@ def window_labels(labels: np.ndarray, g: Geometry, stride: int, n_windows: int) 
 class Architecture:
     """Channels and kernels of the convolution stack; two layers stride 2 for out_stride 4."""
 
-    channels: tuple[int, ...] = (8, 12, 16, 16)
-    kernels: tuple[int, ...] = (5, 5, 5, 3)
-    dilations: tuple[int, ...] = (1, 1, 1, 2)
+    channels: tuple[int, ...] = (8, 12, 16, 12)
+    kernels: tuple[int, ...] = (5, 5, 5, 5)
 
 
 def strides(arch: Architecture, out_stride: int) -> list[int]:
@@ -159,12 +162,8 @@ def build_model(g: Geometry, arch: Architecture, seed: int, batch_size: int | No
     keras.utils.set_random_seed(seed)
     inp = keras.Input((g.window, 1, 3), batch_size=batch_size, name="imu")
     x = inp
-    for i, (c, k, d, s) in enumerate(
-        zip(arch.channels, arch.kernels, arch.dilations, strides(arch, g.out_stride), strict=True)
-    ):
-        x = keras.layers.Conv2D(
-            c, (k, 1), strides=(s, 1), dilation_rate=(d, 1), padding="same", use_bias=False, name=f"conv{i}"
-        )(x)
+    for i, (c, k, s) in enumerate(zip(arch.channels, arch.kernels, strides(arch, g.out_stride), strict=True)):
+        x = keras.layers.Conv2D(c, (k, 1), strides=(s, 1), padding="same", use_bias=False, name=f"conv{i}")(x)
         x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
         x = keras.layers.ReLU(name=f"relu{i}")(x)
     x = keras.layers.Conv2D(1, (1, 1), activation="sigmoid", name="score")(x)

@@ -1,0 +1,61 @@
+"""A classic windowed peak-detection counter: the baseline the CNN has to beat.
+
+What phone step counters and the Oxford step counter's optimised algorithm do: take the
+acceleration magnitude (orientation-free), remove gravity with a 1 s moving average,
+smooth with a short moving average, and count peaks that stand above both an absolute
+floor and a threshold relative to the signal's local spread (a 2 s window), at least a
+minimum interval apart. It has no notion of activity, so distractors count.
+
+`evaluate --baseline peaks` runs it next to the float and int8 models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from repcount.recordings import Recording
+from repcount.tasks import Task
+
+
+@dataclass(frozen=True)
+class PeakParams:
+    min_interval_s: float  # the fastest plausible cadence
+    floor_g: float  # a peak must rise this far above gravity
+    relative: float  # ... and this many local standard deviations above the local mean
+    smooth_s: float = 0.1
+    gravity_s: float = 1.0
+    local_s: float = 2.0
+
+
+PARAMS = {
+    "jump-rope": PeakParams(min_interval_s=0.25, floor_g=0.6, relative=0.8),
+    "steps": PeakParams(min_interval_s=0.28, floor_g=0.08, relative=0.5),
+}
+
+
+def _moving_average(x: np.ndarray, n: int) -> np.ndarray:
+    n = max(int(n), 1)
+    kernel = np.ones(n) / n
+    padded = np.pad(x, (n // 2, n - 1 - n // 2), mode="edge")
+    return np.convolve(padded, kernel, mode="valid")
+
+
+def detect(rec: Recording, task: Task, params: PeakParams | None = None) -> np.ndarray:
+    """Times (s) of the peaks the baseline counts in a recording."""
+    from scipy.signal import find_peaks
+
+    p = params or PARAMS.get(task.name)
+    if p is None:
+        raise ValueError(f"no baseline parameters for task {task.name!r}")
+    rate = rec.meta.sample_rate_hz
+    mag = np.linalg.norm(rec.acc, axis=1)
+    x = mag - _moving_average(mag, round(p.gravity_s * rate))
+    x = _moving_average(x, round(p.smooth_s * rate))
+    n_local = round(p.local_s * rate)
+    mean = _moving_average(x, n_local)
+    std = np.sqrt(np.maximum(_moving_average(x * x, n_local) - mean * mean, 0.0))
+    peaks, _ = find_peaks(x, distance=max(1, round(p.min_interval_s * rate)))
+    keep = (x[peaks] >= p.floor_g) & (x[peaks] >= mean[peaks] + p.relative * std[peaks])
+    return rec.t[peaks[keep]]

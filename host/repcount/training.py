@@ -1,0 +1,442 @@
+"""Train a quantization-aware counting CNN and export it as an int8 model with its card.
+
+Steps: cut windows from the recordings (int8 inputs exactly as the device computes them,
+wake-word labels on the score steps just after each event), train the float model, then
+fine-tune it quantization-aware (tfmot), convert a batch-size-1 copy to a full-integer
+int8 .tflite, check it (no float tensor, no QUANTIZE/DEQUANTIZE, only ops the firmware
+engines support, batch 1, the device's input scale), run it in TFLite Micro's kernels on
+the training users to choose the counting threshold, refractory interval and event
+offset, and measure it on held-out users. Splits are always by user: held-out users are
+never trained on and nothing (thresholds, offsets) is fitted on them.
+
+The output directory gets model.tflite, float.keras (the QAT model, for float-agreement
+checks) and card.json (docs/model-card.md) with the exact command and seed.
+
+Held-out users come from --test-data (separate recordings), --holdout-users N (N users of
+--data, chosen by the seed), or --cv-users (leave-one-user-out: one model per named user,
+trained without that user; the shipped model is then trained on everybody).
+
+Examples:
+  repcount simulate --activity jump-rope --mount wrist --users 12 --minutes 4 --seed 1 --out data/jr
+  repcount train --task jump-rope --data data/jr --holdout-users 3 --out models/my-jr --seed 1
+  repcount train --task jump-rope --data data/jr --out models/quick --quick --json
+  repcount train --task steps --data oxford data/walk --cv-users Jamie Carmelo Dario --out models/steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from repcount import counting, export, tasks, tflite_model
+from repcount.errors import UserError
+from repcount.evaluation import Pipelines, load_data, report
+from repcount.model import (
+    Architecture,
+    Geometry,
+    InputQuant,
+    dequantize,
+    int8_input,
+    step_labels,
+    window_labels,
+    windows,
+)
+from repcount.recordings import Recording
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that shapes a trained model; recorded in the card."""
+
+    geometry: Geometry = field(default_factory=Geometry)
+    arch: Architecture = field(default_factory=Architecture)
+    input_range_g: float = 4.0  # int8 input covers [-4 g, 4 g): scale 1/32 g
+    label_steps: int = 2
+    train_stride: int = 8  # samples between training windows
+    epochs: int = 24
+    qat_epochs: int = 6
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+
+
+QUICK = {"epochs": 6, "qat_epochs": 2}
+
+
+@dataclass
+class Trained:
+    qat_model: object
+    tflite: bytes
+    counting: dict
+    q: InputQuant
+    train_users: list[str]
+
+
+def training_arrays(recs: Sequence[Recording], task: tasks.Task, cfg: Config, q: InputQuant) -> tuple:
+    """Dequantised int8 windows (N, window, 1, 3) and their per-step targets (N, output_len)."""
+    xs, ys = [], []
+    g = cfg.geometry
+    for rec in recs:
+        x = windows(int8_input(rec, q), g, cfg.train_stride)
+        labels = step_labels(rec, task.event_kinds, g.out_stride, cfg.label_steps)
+        xs.append(dequantize(x, q.scale, q.zero_point))
+        ys.append(window_labels(labels, g, cfg.train_stride, len(x)))
+    if not xs or sum(len(x) for x in xs) == 0:
+        raise UserError(f"recordings too short: each needs at least {g.window} samples")
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+class _EpochLog:
+    """A Keras callback printing one line per epoch on stderr (stdout is kept for --json)."""
+
+    def __new__(cls, label: str, progress: Progress):  # noqa: ANN204
+        import tf_keras as keras
+
+        class Log(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                logs = logs or {}
+                parts = ", ".join(f"{k} {v:.4f}" for k, v in logs.items())
+                progress(f"{label} epoch {epoch + 1}/{self.params['epochs']}: {parts}")
+
+        return Log()
+
+
+def fit(recs: Sequence[Recording], task: tasks.Task, cfg: Config, seed: int, progress: Progress) -> Trained:
+    """Train float then QAT on `recs`, convert and check the int8 model, choose counting params."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from repcount.model import build_model
+
+    tf.config.experimental.enable_op_determinism()
+    q = InputQuant.for_range(cfg.input_range_g, task.full_scale_g)
+    x, y = training_arrays(recs, task, cfg, q)
+    progress(f"{len(x)} training windows from {len(recs)} recordings, {y.mean():.1%} positive steps")
+    model = build_model(cfg.geometry, cfg.arch, seed)
+    model.compile(keras.optimizers.Adam(cfg.learning_rate), "binary_crossentropy")
+    model.fit(
+        x,
+        y,
+        batch_size=cfg.batch_size,
+        epochs=cfg.epochs,
+        shuffle=True,
+        verbose=0,
+        callbacks=[_EpochLog("float", progress)],
+    )
+    qat = export.quantize(model, q)
+    qat.compile(keras.optimizers.Adam(cfg.learning_rate / 5), "binary_crossentropy")
+    qat.fit(
+        x,
+        y,
+        batch_size=cfg.batch_size,
+        epochs=cfg.qat_epochs,
+        shuffle=True,
+        verbose=0,
+        callbacks=[_EpochLog("QAT", progress)],
+    )
+    rng = np.random.default_rng(seed)
+    rep = x[rng.choice(len(x), size=min(len(x), 256), replace=False)]
+    tfl = export.convert(qat, build_model(cfg.geometry, cfg.arch, seed, batch_size=1), q, rep)
+    export.check(tflite_model.read(tfl), q)
+    progress(f"converted: {len(tfl)} bytes, checks passed; choosing counting parameters on training users")
+    params = choose_counting(recs, task, cfg.geometry, q, tfl)
+    return Trained(qat, tfl, params, q, sorted({r.meta.user for r in recs}))
+
+
+def _peaks(s: np.ndarray) -> np.ndarray:
+    """Steps the counter could take as events (local maxima, ties resolved to the first)."""
+    prev = np.concatenate([[counting.INT8_MIN], s[:-1]])
+    nxt = np.concatenate([s[1:], [127]])
+    idx = np.nonzero((s > prev) & (s >= nxt))[0]
+    return idx[idx < len(s) - 1]  # the last step waits for a successor that never comes
+
+
+def _accept(peaks: np.ndarray, scores: np.ndarray, threshold: int, refractory: int) -> np.ndarray:
+    """What `counting.Counter` decides, from precomputed peaks (tests check they agree)."""
+    kept, last = [], -(1 << 30)
+    for p in peaks[scores[peaks] >= threshold]:
+        if p - last >= refractory:
+            kept.append(p)
+            last = p
+    return np.array(kept, dtype=np.int64)
+
+
+def choose_counting(
+    recs: Sequence[Recording], task: tasks.Task, g: Geometry, q: InputQuant, model_bytes: bytes
+) -> dict:
+    """Threshold, refractory and event offset fitted on the (training) recordings' int8 scores.
+
+    The offset is the median lag between an event and the step the counter reports; the
+    threshold and refractory minimise count error plus false counts, ties broken by F1.
+    """
+    from repcount import metrics, tflm
+    from repcount.evaluation import inference_windows
+
+    base = dict(take_start=g.take_start, take_count=g.take_count, out_stride=g.out_stride)
+    streams, trues, distractor_masks = [], [], []
+    for rec in recs:
+        outs = tflm.run(model_bytes, inference_windows(int8_input(rec, q), g))
+        s = np.fromiter(counting.stream(outs, counting.CountingParams(0, 1, **base)), dtype=np.int64)
+        streams.append(s)
+        trues.append(rec.events_of(task.event_kinds))
+        centres = (g.take_start + np.arange(len(s))) * g.out_stride + g.out_stride / 2
+        times = np.interp(centres, np.arange(len(rec.t)), rec.t)
+        mask = np.zeros(len(s), dtype=bool)
+        for seg in rec.segments:
+            if seg.activity not in task.target_activities:
+                mask |= (times >= seg.start) & (times < seg.end)
+        distractor_masks.append(mask)
+
+    def times_of(rec: Recording, steps: np.ndarray) -> np.ndarray:
+        centres = (g.take_start + steps) * g.out_stride + g.out_stride / 2
+        return np.interp(centres, np.arange(len(rec.t)), rec.t)
+
+    peaks = [_peaks(s) for s in streams]
+    lags = []
+    for rec, s, p, t in zip(recs, streams, peaks, trues, strict=True):
+        pred = times_of(rec, _accept(p, s, 0, 2))
+        pairs = metrics.match_events(t, pred, 3 * task.event_tolerance_s)
+        lags += [t[i] - pred[j] for i, j in pairs]
+    offset = float(np.median(lags)) if lags else 0.0
+    n_true = max(sum(len(t) for t in trues), 1)
+    max_ref = max(1, int(0.25 * task.sample_rate_hz / g.out_stride))
+    candidates = []
+    for thr in range(-96, 125, 4):
+        for ref in range(1, max_ref + 1):
+            err = false = 0
+            for s, p, t, m in zip(streams, peaks, trues, distractor_masks, strict=True):
+                acc = _accept(p, s, thr, ref)
+                err += abs(len(acc) - len(t))
+                false += int(m[acc].sum()) if len(acc) else 0
+            candidates.append(((err + false) / n_true, thr, ref))
+    candidates.sort()
+    best = None
+    for cost, thr, ref in candidates[:8]:
+        tp = fp = fn = 0
+        for rec, s, p, t in zip(recs, streams, peaks, trues, strict=True):
+            sc = metrics.event_scores(
+                t, times_of(rec, _accept(p, s, thr, ref)) + offset, task.event_tolerance_s
+            )
+            tp, fp, fn = tp + int(sc["tp"]), fp + int(sc["fp"]), fn + int(sc["fn"])
+        f1 = float(metrics.prf(tp, fp, fn)["event_f1"])
+        key = (f1 - cost, thr, ref)
+        if best is None or key[0] > best[0]:
+            best = key
+    assert best is not None
+    return {
+        "threshold": best[1],
+        "refractory": best[2],
+        **base,
+        "event_offset_s": round(offset, 4),
+        "train_objective": round(best[0], 5),
+    }
+
+
+def make_card(name: str, task: tasks.Task, cfg: Config, trained: Trained, mount: str) -> dict:
+    """docs/model-card.md, from the converted model read back (never from what we asked for)."""
+    from repcount import tflm
+
+    m = tflite_model.read(trained.tflite)
+    in_scale, in_zp = export.input_quant(m)
+    out_scale, out_zp = export.output_quant(m)
+    g = cfg.geometry
+    macs = export.macs_per_inference(m)
+    return {
+        "name": name,
+        "task": task.name,
+        "mount": mount,
+        "sample_rate_hz": task.sample_rate_hz,
+        "full_scale_g": task.full_scale_g,
+        "window": g.window,
+        "hop": g.hop,
+        "input_len": g.window * 3,
+        "output_len": g.output_len,
+        "input": {**trained.q.card(), "scale": in_scale, "zero_point": in_zp},
+        "output": {"scale": out_scale, "zero_point": out_zp},
+        "counting": {k: v for k, v in trained.counting.items() if k != "train_objective"},
+        "model_hash": m.model_hash,
+        "tflite_bytes": len(trained.tflite),
+        "ops": m.op_names,
+        "macs_per_inference": macs,
+        "macs_per_second": round(macs * task.sample_rate_hz / g.hop),
+        "arena_bytes": tflm.measure_arena(trained.tflite),
+        "config": {
+            "architecture": asdict(cfg.arch),
+            "input_range_g": cfg.input_range_g,
+            "label_steps": cfg.label_steps,
+            "train_stride": cfg.train_stride,
+            "epochs": cfg.epochs,
+            "qat_epochs": cfg.qat_epochs,
+            "batch_size": cfg.batch_size,
+            "learning_rate": cfg.learning_rate,
+        },
+    }
+
+
+def write_model(out: Path, card: dict, trained: Trained) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.tflite").write_bytes(trained.tflite)
+    trained.qat_model.save(out / "float.keras")
+    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+
+
+def held_out(card: dict, trained: Trained, recs: Sequence[Recording], progress: Progress) -> dict:
+    pipes = Pipelines(card, trained.tflite, trained.qat_model)
+    return report(pipes.run(recs, ("float", "int8", "baseline"), progress), pipes.task)
+
+
+def split_users(recs: Sequence[Recording], n_holdout: int, seed: int) -> tuple[list[str], list[str]]:
+    users = sorted({r.meta.user for r in recs})
+    if n_holdout >= len(users):
+        raise UserError(
+            f"--holdout-users {n_holdout}: the data has only {len(users)} users; keep at least one "
+            "for training"
+        )
+    rng = np.random.default_rng(seed)
+    test = sorted(rng.choice(users, size=n_holdout, replace=False).tolist())
+    return [u for u in users if u not in test], test
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, choices=["jump-rope", "steps"], help="what to count")
+    p.add_argument("--data", required=True, nargs="+", help="recording files/directories, or `oxford`")
+    p.add_argument("--out", required=True, type=Path, help="model directory to write, e.g. models/my-model")
+    p.add_argument("--mount", help="train only on recordings of this mount (e.g. wrist)")
+    held = p.add_mutually_exclusive_group()
+    held.add_argument("--test-data", nargs="+", help="held-out users' recordings, measured after training")
+    held.add_argument("--holdout-users", type=int, help="hold out this many users of --data (chosen by seed)")
+    held.add_argument(
+        "--cv-users", nargs="+", help="leave each of these users out in turn, then train on all"
+    )
+    p.add_argument("--seed", type=int, default=1, help="seeds weights, shuffling and splits (default 1)")
+    p.add_argument("--quick", action="store_true", help="few epochs: a fast demo model, less accurate")
+    p.add_argument("--epochs", type=int, help="float epochs (default 24; --quick 6)")
+    p.add_argument("--json", action="store_true", help="print the card as one JSON object on stdout")
+
+
+def _filter(recs: list[Recording], mount: str | None) -> list[Recording]:
+    if mount is None:
+        return recs
+    kept = [r for r in recs if r.meta.mount == mount]
+    if not kept:
+        raise UserError(
+            f"no recordings with mount {mount!r} (mounts present: "
+            f"{', '.join(sorted({r.meta.mount for r in recs}))})"
+        )
+    return kept
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    task = tasks.get(args.task)
+
+    def progress(msg: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f} s] {msg}", file=sys.stderr, flush=True)
+
+    cfg = Config()
+    if args.quick:
+        cfg = replace(cfg, **QUICK)
+    if args.epochs:
+        cfg = replace(cfg, epochs=args.epochs)
+    recs = _filter(load_data(args.data), args.mount)
+    test: list[Recording] = []
+    if args.test_data:
+        test = _filter(load_data(args.test_data), args.mount)
+        overlap = {r.meta.user for r in test} & {r.meta.user for r in recs}
+        if overlap:
+            raise UserError(
+                f"users {', '.join(sorted(overlap))} are in both --data and --test-data; "
+                "held-out users must never be trained on"
+            )
+    elif args.holdout_users:
+        _, test_users = split_users(recs, args.holdout_users, args.seed)
+        test = [r for r in recs if r.meta.user in test_users]
+        recs = [r for r in recs if r.meta.user not in test_users]
+    folds = {}
+    if args.cv_users:
+        present = {r.meta.user for r in recs}
+        missing = [u for u in args.cv_users if u not in present]
+        if missing:
+            raise UserError(
+                f"--cv-users: no recordings of {', '.join(missing)} (users present: "
+                f"{', '.join(sorted(present))})"
+            )
+        for u in args.cv_users:
+            progress(f"leave-one-user-out fold: holding out {u}")
+            fold = fit([r for r in recs if r.meta.user != u], task, cfg, args.seed, progress)
+            fold_card = make_card("fold", task, cfg, fold, args.mount or "mixed")
+            folds[u] = held_out(fold_card, fold, [r for r in recs if r.meta.user == u], progress)
+    trained = fit(recs, task, cfg, args.seed, progress)
+    card = make_card(args.out.name, task, cfg, trained, args.mount or "mixed")
+    metrics_obj: dict = {}
+    if test:
+        progress(f"measuring on {len(test)} held-out recordings")
+        metrics_obj["held_out"] = held_out(card, trained, test, progress)
+    if folds:
+        metrics_obj["leave_one_user_out"] = _pool_folds(folds, task)
+    card["training"] = {
+        "command": "repcount " + shlex.join(sys.argv[1:]) if Path(sys.argv[0]).name == "repcount" else None,
+        "seed": args.seed,
+        "data": list(args.data),
+        "test_data": list(args.test_data or []),
+        "train_users": trained.train_users,
+        "held_out_users": sorted({r.meta.user for r in test}) or list(args.cv_users or []),
+        "train_recordings": len(recs),
+        "seconds": round(time.monotonic() - started, 1),
+        "quick": bool(args.quick),
+    }
+    card["metrics"] = metrics_obj
+    write_model(args.out, card, trained)
+    progress(f"wrote {args.out}/model.tflite ({card['tflite_bytes']} bytes), float.keras, card.json")
+    if args.json:
+        print(json.dumps(card, indent=2))
+    else:
+        _print_summary(card)
+    return 0
+
+
+def _pool_folds(folds: dict[str, dict], task: tasks.Task) -> dict:
+    """Leave-one-user-out: every recording measured by the fold that never saw its user."""
+    from repcount import metrics
+
+    out: dict = {"folds": folds, "pipelines": {}}
+    for pipe in ("float", "int8", "baseline"):
+        recs = [r for f in folds.values() for r in f["pipelines"][pipe]["per_recording"]]
+        counts = [(r["predicted"], r["true"]) for r in recs]
+        groups: dict[str, list] = {}
+        for r in recs:
+            groups.setdefault(r["group"], []).append((r["predicted"], r["true"]))
+        out["pipelines"][pipe] = {
+            "count_mape": metrics.count_mape(counts),
+            "by_group": {g: {"count_mape": metrics.count_mape(c)} for g, c in sorted(groups.items())},
+            "event_f1_mean_over_folds": float(
+                np.mean([f["pipelines"][pipe]["event_f1"] for f in folds.values()])
+            ),
+        }
+    return out
+
+
+def _print_summary(card: dict) -> None:
+    print(
+        f"{card['name']}: {card['tflite_bytes']} bytes, arena {card['arena_bytes']} bytes, "
+        f"{card['macs_per_second']} MACs/s, ops {', '.join(card['ops'])}"
+    )
+    c = card["counting"]
+    print(
+        f"counting: threshold {c['threshold']}, refractory {c['refractory']} steps, "
+        f"event offset {c['event_offset_s']} s"
+    )
+    for kind, m in card["metrics"].items():
+        for pipe, p in m["pipelines"].items():
+            mape = "-" if p.get("count_mape") is None else f"{100 * p['count_mape']:.2f}%"
+            f1 = p.get("event_f1", p.get("event_f1_mean_over_folds"))
+            print(f"{kind} {pipe:<9} count MAPE {mape:>8}  event F1 {f1:.4f}")
