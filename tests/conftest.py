@@ -61,3 +61,9 @@ def shared_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared data directory {path} not found (set REPCOUNT_SHARED)")
     return path
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--fuzz-iterations: inputs for the C protocol fuzzer (`make fuzz-long` passes 20 million)."""
+    parser.addoption("--fuzz-iterations", type=int, default=300_000,
+                     help="random and mutated inputs fed to the C protocol receiver under ASan/UBSan")

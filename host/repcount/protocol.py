@@ -30,6 +30,7 @@ MAX_FRAME = HEADER_BYTES + MAX_PAYLOAD + CRC_BYTES
 # COBS adds one code byte per started run of 254 data bytes: 1 for frames up to 254 bytes.
 MAX_ENCODED = MAX_FRAME + 1
 MAX_SAMPLES_PER_FRAME = (MAX_PAYLOAD - 4) // 6
+INFO_STR_MAX = 63  # board, firmware version, engine in INFO: longer strings are cut
 
 # Message types (docs/protocol.md, "Messages").
 HELLO = 0x01
@@ -330,7 +331,7 @@ Message = Info | Mode | Samples | Credit | Output | CountEvent | Count | Stats |
 
 
 def _str8(s: str) -> bytes:
-    raw = s.encode("ascii", "replace")[:255]
+    raw = s.encode("ascii", "replace")[:INFO_STR_MAX]
     return bytes([len(raw)]) + raw
 
 
