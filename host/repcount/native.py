@@ -1,0 +1,217 @@
+"""The `native` engine: dependency-free C99 generated from an int8 .tflite, bit-exact with TFLM.
+
+No interpreter, no heap, no floating point on the device: every scale becomes an integer
+multiplier and shift at generation time (native_ops.py), weights and constants are `const`
+(flash), and the activations live in one static arena whose offsets are planned here from
+the tensors' lifetimes (greedy by size, like TFLM's planner). The model's input is read in
+place from the caller's buffer and its output written straight into the caller's buffer,
+so neither occupies the arena; a RESHAPE is a rename, not a copy, where it can be.
+
+    from repcount import native, tflite_model
+    model = tflite_model.read("models/jump-rope/model.tflite")
+    native.generate(model, Path("build/fw"))   # -> [build/fw/rc_engine_native.c]
+    native.macs(model)                         # multiply-accumulates per inference
+
+The C kernels are Jinja templates in firmware_templates/engines/native/; the arithmetic
+follows TFLM's reference kernels (../shared/docs/tflm-int8.md) and is checked byte for
+byte against the `tflite_micro` runtime by tests/test_native_bitexact.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from repcount import engines
+from repcount.errors import UserError
+from repcount.native_ops import Kernel, kernels_of
+from repcount.templates import render_to
+from repcount.tflite_model import TfliteModel
+
+ALIGN = 4  # arena offsets are word aligned
+
+
+@dataclass
+class ArenaPlan:
+    """Where each activation tensor lives: a C pointer expression per tensor index."""
+
+    where: dict[int, str]
+    offsets: dict[int, int]  # arena tensors (roots) -> byte offset
+    arena_bytes: int
+    aliases: dict[int, int] = field(default_factory=dict)  # reshape output -> tensor it renames
+
+
+def _check(model: TfliteModel) -> None:
+    engines.check_ops(model.op_names, "native", model.where())
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise UserError(f"{model.where()}: the native engine needs one input and one output tensor, "
+                        f"found {len(model.inputs)} and {len(model.outputs)}")
+    for op in model.ops:
+        for i in (*op.inputs[:1], *op.outputs):
+            t = model.tensors[i]
+            if t.dtype != "int8":
+                raise UserError(
+                    f"{model.where()}: op {op.index} ({op.name}) uses {t.dtype} tensor {t.name!r}; "
+                    "the native engine runs int8 models only (export the model full-integer)"
+                )
+    if model.inputs[0] == model.outputs[0]:
+        raise UserError(f"{model.where()}: the model's output is its input; there is nothing to run")
+
+
+def _aliases(model: TfliteModel) -> dict[int, int]:
+    """RESHAPE outputs that can share their input's bytes (not the graph's output)."""
+    out: dict[int, int] = {}
+    for op in model.ops:
+        if op.name == "RESHAPE" and op.outputs[0] != model.outputs[0]:
+            src = op.inputs[0]
+            if model.tensors[src].data is None:
+                out[op.outputs[0]] = out.get(src, src)
+    return out
+
+
+def plan_arena(model: TfliteModel) -> ArenaPlan:
+    """Greedy placement of every intermediate tensor by first-to-last use (largest first)."""
+    aliases = _aliases(model)
+    gin, gout = model.inputs[0], model.outputs[0]
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for k, op in enumerate(model.ops):
+        if op.name == "RESHAPE" and op.outputs[0] in aliases:
+            continue
+        for i in op.inputs:
+            if i >= 0 and model.tensors[i].data is None:
+                r = aliases.get(i, i)
+                last[r] = k
+        for i in op.outputs:
+            r = aliases.get(i, i)
+            first.setdefault(r, k)
+            last[r] = max(last.get(r, k), k)
+    roots = [r for r in first if r not in (gin, gout)]
+    roots.sort(key=lambda r: (-model.tensors[r].nbytes, first[r]))
+    offsets: dict[int, int] = {}
+    for r in roots:
+        size = model.tensors[r].nbytes
+        busy = sorted(
+            (offsets[p], offsets[p] + model.tensors[p].nbytes)
+            for p in offsets
+            if not (last[p] < first[r] or last[r] < first[p])
+        )
+        at = 0
+        for lo, hi in busy:
+            if at + size <= lo:
+                break
+            at = max(at, -(-hi // ALIGN) * ALIGN)
+        offsets[r] = at
+    arena = max((offsets[r] + model.tensors[r].nbytes for r in offsets), default=0)
+    where: dict[int, str] = {}
+    for t in model.tensors:
+        r = aliases.get(t.index, t.index)
+        if t.data is not None:
+            where[t.index] = f"rc_t{t.index}"
+        elif r == gin:
+            where[t.index] = "input"
+        elif r == gout:
+            where[t.index] = "output"
+        elif r in offsets:
+            where[t.index] = f"rc_arena + {offsets[r]}"
+    return ArenaPlan(where=where, offsets=offsets, arena_bytes=arena, aliases=aliases)
+
+
+def _c_values(values: np.ndarray, per_line: int = 16) -> list[str]:
+    flat = [str(int(v)) for v in np.asarray(values).reshape(-1)]
+    return [", ".join(flat[i : i + per_line]) for i in range(0, len(flat), per_line)] or ["0"]
+
+
+def _kernels(model: TfliteModel, plan: ArenaPlan) -> list[Kernel]:
+    out = []
+    for op in model.ops:
+        if op.name == "RESHAPE" and op.outputs[0] in plan.aliases:
+            continue
+        out.extend(kernels_of(model, op))
+    return out
+
+
+def _fixed_point_constants() -> dict[str, int]:
+    """gemmlowp's constants, from their definitions: exp(-1/8), 1/3, exp(-2^k), 48/17, -32/17."""
+
+    def q(x: float, frac: int = 31) -> int:
+        return int(round(x * 2**frac))
+
+    c = {"exp_m1_8": q(math.exp(-1 / 8)), "one_third": q(1 / 3), "c48_17": q(48 / 17, 29),
+         "cm32_17": q(-32 / 17, 29)}
+    for k in range(-2, 5):
+        c[f"exp_m2p{k + 2}"] = q(math.exp(-(2.0**k)))
+    return c
+
+
+# the shared helpers each kernel calls (emitted only when used: -Wunused-function is an error)
+_HELPERS = {
+    "rc_conv": {"srdhm", "mbqm", "requant", "dot", "sum"},
+    "rc_depthwise": {"srdhm", "mbqm", "requant"},
+    "rc_fully_connected": {"srdhm", "mbqm", "requant", "dot"},
+    "rc_mean": {"srdhm", "mbqm"},
+    "rc_logistic": {"srdhm", "mbqm", "fixed"},
+    "rc_softmax": {"srdhm", "fixed"},
+    "rc_add": {"srdhm", "mbqm"},
+    "rc_requantize": {"srdhm", "mbqm"},
+    "rc_pad": {"copy"},
+    "rc_copy_blocks": {"copy"},
+}
+
+
+def context(model: TfliteModel) -> dict:
+    """Everything the native engine's templates need, from the model alone."""
+    _check(model)
+    plan = plan_arena(model)
+    kernels = _kernels(model, plan)
+    consts = []
+    used_consts = sorted({i for k in kernels for i in k.inputs if model.tensors[i].data is not None})
+    for i in used_consts:
+        consts.append(dict(ctype="int8_t", name=f"rc_t{i}", rows=_c_values(model.tensors[i].data)))
+    calls = []
+    for j, k in enumerate(kernels):
+        fields = {key: str(int(v)) for key, v in k.fields.items()}
+        for key, (ctype, values) in k.arrays.items():
+            name = f"rc_k{j}_{key}"
+            consts.append(dict(ctype=ctype, name=name, rows=_c_values(values)))
+            fields[key] = name
+        calls.append(dict(
+            func=k.func, struct=k.struct, name=f"rc_p{j}", fields=fields,
+            args=[plan.where[i] for i in k.inputs] + [plan.where[i] for i in k.outputs],
+        ))
+    gin, gout = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]
+    return dict(
+        model_hash=model.model_hash,
+        input_len=gin.size,
+        output_len=gout.size,
+        arena_bytes=plan.arena_bytes,
+        kernels=sorted({k.func for k in kernels}),
+        helpers=sorted(set().union(*(_HELPERS.get(k.func, set()) for k in kernels))),
+        consts=consts,
+        calls=calls,
+        macs=sum(k.macs for k in kernels),
+        fx=_fixed_point_constants(),
+    )
+
+
+def generate(model: TfliteModel, out_dir: Path) -> list[Path]:
+    """Write rc_engine_native.c (implements core/rc_engine.h) into out_dir; return the files."""
+    ctx = context(model)
+    return [render_to("engines/native/rc_engine_native.c.j2", ctx, Path(out_dir) / "rc_engine_native.c")]
+
+
+def macs(model: TfliteModel) -> int:
+    """Multiply-accumulates per inference of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED
+    (every kernel tap, padding included: what the device's loops execute)."""
+    _check(model)
+    plan = plan_arena(model)
+    return sum(k.macs for k in _kernels(model, plan))
+
+
+def arena_bytes(model: TfliteModel) -> int:
+    """Bytes of the native engine's static arena for this model."""
+    _check(model)
+    return plan_arena(model).arena_bytes

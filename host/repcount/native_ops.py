@@ -1,0 +1,375 @@
+"""Per-op constants of the native engine, computed as TFLite Micro's Prepare computes them.
+
+Each function takes one operator of the model and returns what the C kernel needs:
+dimensions, requantisation multipliers and shifts (from `quant.quantize_multiplier`,
+with TFLM's float32-versus-double choices, ../shared/docs/tflm-int8.md), activation
+clamps, and weights rearranged for the kernel's loops. Zero-point terms that are
+constant are folded into the bias here, so the device's inner loops are plain int8 dot
+products. Nothing here runs on the device; `native.py` turns these into C.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from repcount.errors import UserError
+from repcount.quant import quantize_multiplier
+from repcount.tflite_model import Op, Tensor, TfliteModel
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+ACT_NONE, ACT_RELU, ACT_RELU_N1_TO_1, ACT_RELU6 = 0, 1, 2, 3
+
+
+@dataclass
+class Kernel:
+    """One call of a C kernel: its parameter struct, constant arrays and tensor operands."""
+
+    func: str  # C kernel, e.g. rc_conv
+    struct: str  # its parameter type, e.g. rc_conv_t
+    fields: dict[str, Any]  # scalar fields (ints) and array fields (names of `arrays`)
+    arrays: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)  # key -> (C type, values)
+    inputs: list[int] = field(default_factory=list)  # tensor indices read
+    outputs: list[int] = field(default_factory=list)  # tensor indices written
+    macs: int = 0
+
+
+def scale(t: Tensor) -> float:
+    return float(t.scale[0]) if t.scale.size else 0.0
+
+
+def zero_point(t: Tensor) -> int:
+    return int(t.zero_point[0]) if t.zero_point.size else 0
+
+
+def activation_range(act: int, out: Tensor) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized: clamps from the output's float32 scale."""
+    s, zp = np.float32(scale(out)), zero_point(out)
+
+    def q(f: float) -> int:
+        v = np.float32(f) / s  # float32 division, then round half away from zero
+        return zp + int(math.copysign(math.floor(abs(float(v)) + 0.5), float(v)))
+
+    lo, hi = -128, 127
+    if act == ACT_RELU:
+        lo = max(lo, q(0.0))
+    elif act == ACT_RELU6:
+        lo, hi = max(lo, q(0.0)), min(hi, q(6.0))
+    elif act == ACT_RELU_N1_TO_1:
+        lo, hi = max(lo, q(-1.0)), min(hi, q(1.0))
+    elif act != ACT_NONE:
+        raise UserError(f"fused activation code {act} is not supported by the native engine")
+    return lo, hi
+
+
+def _same_or_valid(size: int, k: int, stride: int, dil: int, padding: int) -> tuple[int, int]:
+    """(output size, leading pad) as TFLM's ComputePaddingHeightWidth."""
+    eff = (k - 1) * dil + 1
+    out = (size + stride - 1) // stride if padding == 0 else (size + stride - eff) // stride
+    pad = max(0, ((out - 1) * stride + eff - size) // 2)
+    return out, pad
+
+
+def _dims4(t: Tensor) -> tuple[int, int, int, int]:
+    if len(t.shape) != 4:
+        raise UserError(f"tensor {t.name!r} has shape {list(t.shape)}; this op needs 4-D (N, H, W, C)")
+    if t.shape[0] != 1:
+        raise UserError(f"tensor {t.name!r} has batch {t.shape[0]}; the native engine needs batch 1")
+    return t.shape  # type: ignore[return-value]
+
+
+def _multipliers(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [quantize_multiplier(float(x)) for x in d]
+    return np.array([m for m, _ in pairs], np.int32), np.array([s for _, s in pairs], np.int8)
+
+
+def _bias(model: TfliteModel, op: Op, n: int) -> np.ndarray:
+    if len(op.inputs) < 3 or op.inputs[2] < 0:
+        return np.zeros(n, np.int64)
+    b = model.tensors[op.inputs[2]]
+    if b.data is None or b.dtype != "int32":
+        raise UserError(f"op {op.index} ({op.name}): bias must be a constant int32 tensor")
+    return b.data.astype(np.int64).reshape(n)
+
+
+def _fold(bias: np.ndarray, wsum: np.ndarray, in_zp: int, op: Op) -> np.ndarray:
+    """bias - zp_in * sum(w): the zero-point term hoisted out of the device's loops."""
+    folded = bias - in_zp * wsum
+    if folded.min() < INT32_MIN or folded.max() > INT32_MAX:
+        raise UserError(f"op {op.index} ({op.name}): bias plus zero-point term overflows int32")
+    return folded.astype(np.int32)
+
+
+def _weights(model: TfliteModel, op: Op) -> Tensor:
+    w = model.tensors[op.inputs[1]]
+    if w.data is None or w.dtype != "int8":
+        raise UserError(f"op {op.index} ({op.name}): weights must be a constant int8 tensor")
+    if w.zero_point.size and np.any(w.zero_point != 0):
+        raise UserError(f"op {op.index} ({op.name}): int8 weights must have zero point 0")
+    return w
+
+
+def conv(model: TfliteModel, op: Op, depthwise: bool) -> Kernel:
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    w = _weights(model, op)
+    o = op.options
+    _, ih, iw, ic = _dims4(x)
+    _, oh, ow, oc = _dims4(y)
+    if depthwise:
+        _, kh, kw, _ = w.shape
+        mult = oc // ic
+        # [1, kh, kw, oc] -> [oc][kh][kw] so each output channel's taps are contiguous
+        wdata = np.ascontiguousarray(w.data.reshape(kh * kw, oc).T)
+        wsum = wdata.astype(np.int64).sum(axis=1)
+        taps = kh * kw
+    else:
+        _, kh, kw, wic = w.shape
+        if wic != ic:
+            raise UserError(f"op {op.index} (CONV_2D): grouped convolution is not supported")
+        mult = 1
+        wdata = w.data
+        wsum = wdata.astype(np.int64).reshape(oc, -1).sum(axis=1)
+        taps = kh * kw * ic
+    oh2, ph = _same_or_valid(ih, kh, o.strideH, o.dilationHFactor, o.padding)
+    ow2, pw = _same_or_valid(iw, kw, o.strideW, o.dilationWFactor, o.padding)
+    if (oh2, ow2) != (oh, ow):
+        raise UserError(f"op {op.index} ({op.name}): output shape {y.shape} does not match its options")
+    s_in, s_out = float(scale(x)), float(scale(y))
+    ws = np.broadcast_to(w.scale.astype(np.float64), (oc,))
+    m, s = _multipliers(s_in * ws / s_out)  # double products, per channel (PopulateConvolution...)
+    in_zp = zero_point(x)
+    lo, hi = activation_range(o.fusedActivationFunction, y)
+    contiguous = int(kw == iw and o.dilationHFactor == 1 and o.dilationWFactor == 1)
+    fields = dict(
+        ih=ih, iw=iw, ic=ic, oh=oh, ow=ow, oc=oc, kh=kh, kw=kw, sh=o.strideH, sw=o.strideW,
+        dh=o.dilationHFactor, dw=o.dilationWFactor, ph=ph, pw=pw, in_zp=in_zp, out_zp=zero_point(y),
+        act_min=lo, act_max=hi,
+    )
+    if depthwise:
+        fields["mult"] = mult
+    else:
+        fields["contiguous"] = contiguous
+    return Kernel(
+        func="rc_depthwise" if depthwise else "rc_conv",
+        struct="rc_depthwise_t" if depthwise else "rc_conv_t",
+        fields=fields,
+        arrays={
+            "w": ("int8_t", wdata.reshape(-1)),
+            "bias": ("int32_t", _fold(_bias(model, op, oc), wsum, in_zp, op)),
+            "mult_q" if depthwise else "mult": ("int32_t", m),
+            "shift": ("int8_t", s),
+        },
+        inputs=[op.inputs[0]],
+        outputs=[op.outputs[0]],
+        macs=oh * ow * oc * taps,
+    )
+
+
+def fully_connected(model: TfliteModel, op: Op) -> Kernel:
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    w = _weights(model, op)
+    units, depth = w.shape
+    if y.shape[-1] != units or x.size % depth or y.size != (x.size // depth) * units:
+        raise UserError(f"op {op.index} (FULLY_CONNECTED): shapes {x.shape} x {w.shape} -> {y.shape} differ")
+    batches = x.size // depth
+    s_in, s_out = scale(x), scale(y)
+    if w.scale.size > 1:  # per channel: double products
+        m, s = _multipliers(s_in * w.scale.astype(np.float64) / s_out)
+    else:  # per tensor: the product is taken in float32 first (GetQuantizedConvolutionMultipler)
+        m, s = _multipliers(np.array([float(np.float32(s_in) * np.float32(w.scale[0])) / s_out]))
+    in_zp = zero_point(x)
+    wsum = w.data.astype(np.int64).sum(axis=1)
+    lo, hi = activation_range(op.options.fusedActivationFunction, y)
+    return Kernel(
+        func="rc_fully_connected",
+        struct="rc_fc_t",
+        fields=dict(batches=batches, depth=depth, units=units, per_channel=int(w.scale.size > 1),
+                    out_zp=zero_point(y), act_min=lo, act_max=hi),
+        arrays={
+            "w": ("int8_t", w.data.reshape(-1)),
+            "bias": ("int32_t", _fold(_bias(model, op, units), wsum, in_zp, op)),
+            "mult": ("int32_t", m),
+            "shift": ("int8_t", s),
+        },
+        inputs=[op.inputs[0]],
+        outputs=[op.outputs[0]],
+        macs=batches * units * depth,
+    )
+
+
+def pool(model: TfliteModel, op: Op) -> Kernel:
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    o = op.options
+    _, ih, iw, c = _dims4(x)
+    _, oh, ow, _ = _dims4(y)
+    _, ph = _same_or_valid(ih, o.filterHeight, o.strideH, 1, o.padding)
+    _, pw = _same_or_valid(iw, o.filterWidth, o.strideW, 1, o.padding)
+    lo, hi = activation_range(o.fusedActivationFunction, y)
+    return Kernel(
+        func="rc_max_pool" if op.name == "MAX_POOL_2D" else "rc_avg_pool",
+        struct="rc_pool_t",
+        fields=dict(ih=ih, iw=iw, c=c, oh=oh, ow=ow, fh=o.filterHeight, fw=o.filterWidth,
+                    sh=o.strideH, sw=o.strideW, ph=ph, pw=pw, act_min=lo, act_max=hi),
+        inputs=[op.inputs[0]],
+        outputs=[op.outputs[0]],
+    )
+
+
+def mean(model: TfliteModel, op: Op) -> Kernel:
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    axes_t = model.tensors[op.inputs[1]]
+    if axes_t.data is None:
+        raise UserError(f"op {op.index} (MEAN): the axes must be a constant tensor")
+    rank = len(x.shape)
+    axes = {int(a) % rank for a in np.atleast_1d(axes_t.data)}
+    # view the input as [outer, reduced, inner]: only possible if the reduced axes (ignoring
+    # size-1 dimensions) are contiguous
+    big = [i for i, d in enumerate(x.shape) if d > 1]
+    red = [i for i in big if i in axes]
+    if red and any(i not in axes for i in big if red[0] < i < red[-1]):
+        raise UserError(f"op {op.index} (MEAN): reducing non-adjacent axes {sorted(axes)} is not supported")
+    n = int(np.prod([x.shape[i] for i in axes])) if axes else 1
+    outer = int(np.prod([x.shape[i] for i in big if red and i < red[0]] or [1]))
+    inner = x.size // (outer * n)
+    m, s = quantize_multiplier(scale(x) / scale(y))
+    k = min(n.bit_length() - 1, 32, 31 + s)  # TFLM folds 1/n into the multiplier
+    m2 = (m << k) // n if m >= 0 else -((-m << k) // n)
+    in_zp = zero_point(x)
+    return Kernel(
+        func="rc_mean",
+        struct="rc_mean_t",
+        fields=dict(outer=outer, n=n, inner=inner, bias=-in_zp * n, mult=m2, shift=s - k,
+                    out_zp=zero_point(y)),
+        inputs=[op.inputs[0]],
+        outputs=[op.outputs[0]],
+    )
+
+
+def logistic(model: TfliteModel, op: Op) -> Kernel:
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    if zero_point(y) != -128:
+        raise UserError(f"op {op.index} (LOGISTIC): output zero point must be -128")
+    q, e = math.frexp(scale(x) * float(1 << 27))  # input as Q4.27
+    m = int(math.floor(q * 2**31 + 0.5))
+    radius = math.floor(15.0 * float(1 << 27) / math.ldexp(1.0, e))
+    return Kernel(
+        func="rc_logistic",
+        struct="rc_logistic_t",
+        fields=dict(n=x.size, in_zp=zero_point(x), radius=radius, mult=m, shift=e),
+        inputs=[op.inputs[0]],
+        outputs=[op.outputs[0]],
+    )
+
+
+def softmax(model: TfliteModel, op: Op) -> Kernel:
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    if zero_point(y) != -128:
+        raise UserError(f"op {op.index} (SOFTMAX): output zero point must be -128")
+    beta = float(np.float32(op.options.beta)) if op.options is not None else 1.0
+    real = min(beta * scale(x) * float(1 << 26), float(2**31 - 1))  # diff as Q5.26
+    m, ls = quantize_multiplier(real)
+    diff_min = -math.floor(31.0 * float(1 << 26) / math.ldexp(1.0, ls))
+    depth = x.shape[-1]
+    return Kernel(
+        func="rc_softmax",
+        struct="rc_softmax_t",
+        fields=dict(outer=x.size // depth, depth=depth, mult=m, shift=ls, diff_min=diff_min),
+        inputs=[op.inputs[0]],
+        outputs=[op.outputs[0]],
+    )
+
+
+def add(model: TfliteModel, op: Op) -> Kernel:
+    a, b, y = (model.tensors[i] for i in (*op.inputs[:2], op.outputs[0]))
+    if a.size != y.size or b.size != y.size:
+        raise UserError(f"op {op.index} (ADD): broadcasting {a.shape} + {b.shape} is not supported")
+    twice_max = 2.0 * float(max(np.float32(scale(a)), np.float32(scale(b))))
+    m1, s1 = quantize_multiplier(scale(a) / twice_max)
+    m2, s2 = quantize_multiplier(scale(b) / twice_max)
+    mo, so = quantize_multiplier(twice_max / (float(1 << 20) * scale(y)))
+    lo, hi = activation_range(op.options.fusedActivationFunction, y)
+    return Kernel(
+        func="rc_add",
+        struct="rc_add_t",
+        fields=dict(n=y.size, zp1=zero_point(a), zp2=zero_point(b), m1=m1, s1=s1, m2=m2, s2=s2,
+                    mo=mo, so=so, out_zp=zero_point(y), act_min=lo, act_max=hi),
+        inputs=list(op.inputs[:2]),
+        outputs=[op.outputs[0]],
+    )
+
+
+def quantize(model: TfliteModel, op: Op) -> Kernel:
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    if x.dtype != "int8" or y.dtype != "int8":
+        raise UserError(f"op {op.index} (QUANTIZE): only int8 -> int8 is supported ({x.dtype} -> {y.dtype})")
+    m, s = quantize_multiplier(scale(x) / scale(y))
+    return Kernel(
+        func="rc_requantize",
+        struct="rc_requantize_t",
+        fields=dict(n=x.size, in_zp=zero_point(x), mult=m, shift=s, out_zp=zero_point(y)),
+        inputs=[op.inputs[0]],
+        outputs=[op.outputs[0]],
+    )
+
+
+def pad(model: TfliteModel, op: Op) -> Kernel:
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    p = model.tensors[op.inputs[1]]
+    if p.data is None or len(x.shape) > 4:
+        raise UserError(f"op {op.index} (PAD): paddings must be constant and the input at most 4-D")
+    before = [0] * (4 - len(x.shape)) + [int(v) for v in p.data.reshape(-1, 2)[:, 0]]
+    d = [1] * (4 - len(x.shape)) + list(x.shape)
+    o = [1] * (4 - len(y.shape)) + list(y.shape)
+    return Kernel(
+        func="rc_pad",
+        struct="rc_pad_t",
+        fields=dict(d0=d[0], d1=d[1], d2=d[2], d3=d[3], o1=o[1], o2=o[2], o3=o[3], out_size=y.size,
+                    b0=before[0], b1=before[1], b2=before[2], b3=before[3], value=zero_point(y)),
+        inputs=[op.inputs[0]],
+        outputs=[op.outputs[0]],
+    )
+
+
+def copy_blocks(model: TfliteModel, op: Op) -> list[Kernel]:
+    """CONCATENATION (and a RESHAPE that must copy): block copies, no arithmetic."""
+    y = model.tensors[op.outputs[0]]
+    if op.name == "RESHAPE":
+        parts, axis = [op.inputs[0]], 0
+        outer, row = 1, y.size
+    else:
+        axis = op.options.axis % len(y.shape)
+        parts = list(op.inputs)
+        outer = int(np.prod(y.shape[:axis] or [1]))
+        row = y.size // outer
+        for i in parts:
+            t = model.tensors[i]
+            if scale(t) != scale(y) or zero_point(t) != zero_point(y):
+                raise UserError(f"op {op.index} (CONCATENATION): inputs must share the output's quantisation")
+    kernels, offset = [], 0
+    for i in parts:
+        chunk = model.tensors[i].size // outer
+        kernels.append(Kernel(
+            func="rc_copy_blocks",
+            struct="rc_copy_t",
+            fields=dict(outer=outer, chunk=chunk, stride=row, offset=offset),
+            inputs=[i],
+            outputs=[op.outputs[0]],
+        ))
+        offset += chunk
+    return kernels
+
+
+def kernels_of(model: TfliteModel, op: Op) -> list[Kernel]:
+    """The kernel calls that compute one operator."""
+    if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        return [conv(model, op, op.name == "DEPTHWISE_CONV_2D")]
+    simple = {
+        "FULLY_CONNECTED": fully_connected, "MAX_POOL_2D": pool, "AVERAGE_POOL_2D": pool, "MEAN": mean,
+        "LOGISTIC": logistic, "SOFTMAX": softmax, "ADD": add, "QUANTIZE": quantize, "PAD": pad,
+    }
+    if op.name in simple:
+        return [simple[op.name](model, op)]
+    return copy_blocks(model, op)

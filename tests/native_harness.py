@@ -1,0 +1,142 @@
+"""Build many generated native engines into one host program and run them on given inputs.
+
+Compiling each model as its own program would cost a link and a process per model;
+instead every model's rc_engine_native.c is compiled as its own translation unit with
+its public functions renamed, and one driver calls them all, reading the inputs from one
+file and writing the outputs to another. The host build uses the sanitizers when the
+compiler has them, so an out-of-bounds access or a signed overflow fails the test too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from repcount import native
+from repcount.templates import render_to
+from repcount.tflite_model import TfliteModel
+
+CFLAGS = ["-std=c99", "-O1", "-g0", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+_API = ("rc_engine_init", "rc_engine_invoke", "rc_engine_arena_used", "rc_engine_error_message")
+
+_DRIVER = """#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+%(decls)s
+typedef struct {
+    int (*init)(void);
+    int (*invoke)(const int8_t *, int8_t *);
+    long in_len, out_len, runs;
+} model_t;
+static const model_t models[] = {
+%(table)s
+};
+int main(int argc, char **argv)
+{
+    FILE *fi, *fo;
+    size_t m;
+    long r;
+    if (argc != 3 || (fi = fopen(argv[1], "rb")) == NULL || (fo = fopen(argv[2], "wb")) == NULL) {
+        return 2;
+    }
+    for (m = 0; m < sizeof models / sizeof models[0]; ++m) {
+        if (models[m].init() != 0) {
+            return 3;
+        }
+        for (r = 0; r < models[m].runs; ++r) {
+            int8_t *in = malloc((size_t)models[m].in_len), *out = malloc((size_t)models[m].out_len);
+            if (fread(in, 1, (size_t)models[m].in_len, fi) != (size_t)models[m].in_len) {
+                return 4;
+            }
+            if (models[m].invoke(in, out) != 0) {
+                return 5;
+            }
+            fwrite(out, 1, (size_t)models[m].out_len, fo);
+            free(in);
+            free(out);
+        }
+    }
+    fclose(fo);
+    return 0;
+}
+"""
+
+
+def compiler() -> str:
+    cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        raise RuntimeError("no host C compiler (gcc or cc) on PATH")
+    return cc
+
+
+def _sanitizers(cc: str, work: Path) -> list[str]:
+    probe = work / "probe.c"
+    probe.write_text("int main(void) { return 0; }\n")
+    ok = subprocess.run([cc, *SANITIZE, str(probe), "-o", str(work / "probe")], capture_output=True)
+    return SANITIZE if ok.returncode == 0 else []
+
+
+def render_model(model: TfliteModel, out_dir: Path) -> None:
+    """The generated engine plus the core rc_engine.h it implements."""
+    native.generate(model, out_dir)
+    gin = model.tensors[model.inputs[0]]
+    render_to("core/rc_engine.h.j2", {"model": {"input_len": gin.size}, "engine": "native"},
+              out_dir / "rc_engine.h")
+
+
+def run_all(
+    models: list[TfliteModel], inputs: list[np.ndarray], work: Path, jobs: int = 2
+) -> list[np.ndarray]:
+    """Outputs of each model's generated C on its inputs (array [runs, *input shape])."""
+    cc = compiler()
+    flags = CFLAGS + _sanitizers(cc, work)
+    units = []
+    for j, model in enumerate(models):
+        render_model(model, work / f"m{j}")
+        wrapper = work / f"w{j}.c"
+        renames = "".join(f"#define {name} rc_m{j}_{name[len('rc_engine_'):]}\n" for name in _API)
+        wrapper.write_text(f'{renames}#include "m{j}/rc_engine_native.c"\n')
+        units.append(wrapper)
+    decls = "".join(
+        f"int rc_m{j}_init(void);\nint rc_m{j}_invoke(const int8_t *, int8_t *);\n"
+        for j in range(len(models))
+    )
+    table = ",\n".join(
+        f"    {{rc_m{j}_init, rc_m{j}_invoke, {m.tensors[m.inputs[0]].size}, "
+        f"{m.tensors[m.outputs[0]].size}, {len(x)}}}"
+        for j, (m, x) in enumerate(zip(models, inputs, strict=True))
+    )
+    driver = work / "driver.c"
+    driver.write_text(_DRIVER % {"decls": decls, "table": table})
+
+    def compile_chunk(chunk: list[Path]) -> list[Path]:
+        subprocess.run([cc, *flags, "-c", *[str(u) for u in chunk]], cwd=work, check=True,
+                       capture_output=True, text=True)
+        return [work / (u.stem + ".o") for u in chunk]
+
+    chunks = [units[i::jobs] for i in range(jobs)] + [[driver]]
+    try:
+        with ThreadPoolExecutor(jobs) as pool:
+            objects = [o for objs in pool.map(compile_chunk, [c for c in chunks if c]) for o in objs]
+    except subprocess.CalledProcessError as exc:
+        raise AssertionError(f"generated C failed to compile:\n{exc.stderr}") from None
+    exe = work / "driver"
+    subprocess.run([cc, *flags, *[str(o) for o in objects], "-o", str(exe)], check=True)
+    (work / "in.bin").write_bytes(b"".join(np.ascontiguousarray(x, np.int8).tobytes() for x in inputs))
+    run = subprocess.run([str(exe), "in.bin", "out.bin"], cwd=work, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise AssertionError(f"generated engines failed at run time (exit {run.returncode}):\n"
+                             f"{run.stderr[-3000:]}")
+    data = np.frombuffer((work / "out.bin").read_bytes(), np.int8)
+    outs, at = [], 0
+    for m, x in zip(models, inputs, strict=True):
+        shape = m.tensors[m.outputs[0]].shape
+        n = len(x) * int(np.prod(shape))
+        outs.append(data[at : at + n].reshape(len(x), *shape))
+        at += n
+    return outs
