@@ -67,3 +67,5 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     """--fuzz-iterations: inputs for the C protocol fuzzer (`make fuzz-long` passes 20 million)."""
     parser.addoption("--fuzz-iterations", type=int, default=300_000,
                      help="random and mutated inputs fed to the C protocol receiver under ASan/UBSan")
+    parser.addoption("--bitexact-models", type=int, default=200,
+                     help="random models whose generated native C is compared with the TFLM runtime")
