@@ -1,0 +1,211 @@
+"""The training path end to end: windows and labels, QAT, int8 export and its checks, the
+int8 model in TFLite Micro's kernels, counting on recordings with known events, the cards.
+
+A tiny model is trained once per module on synthetic impacts (tests/counting_data.py) in
+seconds; it cannot reach the shipped models' accuracy, but it must count clean impacts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tfmot needs Keras 2 (tf_keras)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from counting_data import impacts_recording  # noqa: E402
+from repcount import evaluation, export, model, quant, tflite_model, tflm, training  # noqa: E402
+from repcount.errors import UserError  # noqa: E402
+from repcount.recordings import save  # noqa: E402
+
+
+def parse(module, argv: list[str]) -> argparse.Namespace:  # noqa: ANN001
+    p = argparse.ArgumentParser()
+    module.add_arguments(p)
+    return p.parse_args(argv)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("impacts")
+    for i in range(4):
+        save(impacts_recording(f"syn-u{i}", 45.0, 0.4 + 0.05 * i, seed=i), d / f"u{i}.rec")
+    return d
+
+
+TRAIN_ARGS = ["--task", "jump-rope", "--holdout-users", "1", "--quick", "--epochs", "4", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    assert training.run(parse(training, [*TRAIN_ARGS, "--data", str(data_dir), "--out", str(out)])) == 0
+    return out
+
+
+def card_of(model_dir: Path) -> dict:
+    return json.loads((model_dir / "card.json").read_text())
+
+
+def test_labels_mark_the_steps_just_after_each_event() -> None:
+    rec = impacts_recording("u", 20.0, 0.5, distractor_s=2.0)
+    labels = model.step_labels(rec, ("jump",), out_stride=4, label_steps=2)
+    first = rec.events_of(["jump"])[0]  # 2.5 s = sample 125 = step 31
+    assert labels[31] == labels[32] == 1 and labels[30] == labels[33] == 0
+    assert labels.sum() == 2 * len(rec.events)
+    x = model.int8_input(rec, model.InputQuant.for_range(4.0, 8.0))
+    g = model.Geometry()
+    w = model.windows(x, g, 8)
+    y = model.window_labels(labels, g, 8, len(w))
+    assert w.shape[1:] == (96, 1, 3) and y.shape == (len(w), 24)
+    assert y[4, 31 - 8] == 1 and y[4, 30 - 8] == 0  # window 4 starts 32 samples (8 steps) later
+    assert first == pytest.approx(2.5)
+
+
+def test_int8_input_is_the_devices_one_integer_rescale() -> None:
+    q = model.InputQuant.for_range(4.0, 8.0)
+    rec = impacts_recording("u", 4.0, 0.5, distractor_s=1.0)
+    x = model.int8_input(rec, q)
+    # 8 g full scale: 4096 counts per g; 1/32 g per int8 step: 128 counts per step, with
+    # TFLM's double rounding (63 counts -> 31.5 -> 32 -> 0.5 -> 1), the scalar reference
+    raw = quant.raw_from_g(rec.acc, 8.0)
+    expected = [[quant.mbqm(int(v), q.multiplier, q.shift) for v in row] for row in raw]
+    assert np.array_equal(x, np.clip(expected, -128, 127).astype(np.int8))
+    assert quant.mbqm(63, q.multiplier, q.shift) == 1 and quant.mbqm(62, q.multiplier, q.shift) == 0
+    assert (q.multiplier, q.shift) == (1 << 30, -6)  # 1/128 = 2^30 * 2^(-6-31)
+
+
+def test_card_reads_back_the_converted_model(trained: Path) -> None:
+    card = card_of(trained)
+    m = tflite_model.read(trained / "model.tflite")
+    export.check(m)
+    assert card["model_hash"] == m.model_hash
+    assert (card["input"]["scale"], card["input"]["zero_point"]) == export.input_quant(m) == (1 / 32, 0)
+    assert (card["output"]["scale"], card["output"]["zero_point"]) == (1 / 256, -128)
+    assert card["tflite_bytes"] == len(m.data) <= 20 * 1024
+    assert 1024 <= card["arena_bytes"] <= 16 * 1024
+    assert set(card["ops"]) <= {"CONV_2D", "DEPTHWISE_CONV_2D", "LOGISTIC", "RESHAPE"}
+    assert card["macs_per_second"] <= 150_000
+    assert card["training"]["held_out_users"] and not set(card["training"]["held_out_users"]) & set(
+        card["training"]["train_users"]
+    )
+
+
+def test_arena_measured_is_the_smallest_that_works(trained: Path) -> None:
+    data = (trained / "model.tflite").read_bytes()
+    arena = card_of(trained)["arena_bytes"]
+    x = np.zeros((1, 96, 1, 3), dtype=np.int8)
+    tflm.run(data, x, arena_size=arena)
+    with pytest.raises(RuntimeError):
+        tflm.run(data, x, arena_size=arena - 64)
+
+
+def test_int8_in_tflm_agrees_with_the_float_qat_model(trained: Path, data_dir: Path) -> None:
+    pipes = evaluation.load_model(trained, with_float=True)
+    rec = evaluation.load_data([str(data_dir / "u1.rec")])[0]
+    o8 = pipes.int8_outputs(rec)
+    of = pipes.float_outputs(rec)
+    diff = np.abs(model.dequantize(o8, 1 / 256, -128) - of)
+    # output LSB 1/256: on average under one LSB apart, at worst a few where the sigmoid is steep
+    assert diff.mean() <= 1 / 256 and diff.max() <= 8 / 256
+
+
+def test_counts_held_out_recording_with_known_events(trained: Path, data_dir: Path) -> None:
+    card = card_of(trained)
+    (held,) = card["training"]["held_out_users"]
+    pipes = evaluation.load_model(trained, with_float=False)
+    recs = [r for r in evaluation.load_data([str(data_dir)]) if r.meta.user == held]
+    res = pipes.run(recs, ["int8"], lambda _: None)["results"]["int8"][0]
+    s = evaluation.summarize([res], pipes.task)
+    assert s["event_f1"] >= 0.95
+    assert abs(s["predicted_events"] - s["true_events"]) <= 0.05 * s["true_events"]
+    assert res.false_counts == 0
+    # the card's held-out figures are what evaluate reproduces
+    int8 = card["metrics"]["held_out"]["pipelines"]["int8"]
+    assert int8["event_f1"] == pytest.approx(s["event_f1"])
+
+
+def test_evaluate_json_has_the_architecture_names(trained: Path, data_dir: Path, capsys) -> None:  # noqa: ANN001
+    argv = ["--model", str(trained), "--data", str(data_dir), "--baseline", "peaks", "--json"]
+    assert evaluation.run(parse(evaluation, argv)) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert set(obj["pipelines"]) == {"float", "int8", "baseline"}
+    for p in obj["pipelines"].values():
+        assert {"count_mape", "event_f1", "false_counts_per_hour", "by_group", "per_recording"} <= set(p)
+        assert len(p["per_recording"]) == 4
+    assert {"float_mae", "float_rmse", "float_max_abs", "float_l2r", "float_cosine"} <= set(
+        obj["int8_vs_float"]
+    )
+
+
+def test_same_seed_gives_the_same_model(trained: Path, data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "again"
+    assert training.run(parse(training, [*TRAIN_ARGS, "--data", str(data_dir), "--out", str(out)])) == 0
+    assert (out / "model.tflite").read_bytes() == (trained / "model.tflite").read_bytes()
+    assert card_of(out)["counting"] == card_of(trained)["counting"]
+
+
+def _convert(keras_model, int8_io: bool) -> bytes:  # noqa: ANN001
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    shape = [int(d or 1) for d in keras_model.input_shape]
+    conv.representative_dataset = lambda: (
+        [np.random.default_rng(i).normal(size=shape).astype(np.float32)] for i in range(8)
+    )
+    if int8_io:
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = conv.inference_output_type = tf.int8
+    return bytes(conv.convert())
+
+
+def _tiny(activation: str, batch_size: int | None = 1):  # noqa: ANN202
+    import tf_keras as keras
+
+    inp = keras.Input((16, 1, 3), batch_size=batch_size)
+    x = keras.layers.Conv2D(4, (3, 1), padding="same", activation=activation)(inp)
+    return keras.Model(inp, keras.layers.Conv2D(1, (1, 1), activation="sigmoid")(x))
+
+
+def test_check_refuses_float_input_and_quantize_ops() -> None:
+    m = tflite_model.read(_convert(_tiny("relu"), int8_io=False))
+    with pytest.raises(UserError, match="float tensor"):
+        export.check(m)
+
+
+def test_check_refuses_an_op_the_engines_do_not_support() -> None:
+    m = tflite_model.read(_convert(_tiny("tanh"), int8_io=True))
+    with pytest.raises(UserError, match="TANH.*not supported"):
+        export.check(m)
+
+
+def test_check_refuses_a_batch_dimension_other_than_1() -> None:
+    m = tflite_model.read(_convert(_tiny("relu", batch_size=2), int8_io=True))
+    with pytest.raises(UserError, match="batch dimension must be 1"):
+        export.check(m)
+
+
+def test_check_refuses_an_input_scale_the_device_does_not_apply(trained: Path) -> None:
+    m = tflite_model.read(trained / "model.tflite")
+    with pytest.raises(UserError, match="device's rescale assumes scale 0.0625"):
+        export.check(m, model.InputQuant.for_range(8.0, 8.0))
+
+
+def test_user_errors_before_training(data_dir: Path, tmp_path: Path) -> None:
+    base = ["--task", "jump-rope", "--data", str(data_dir), "--out", str(tmp_path / "m")]
+    with pytest.raises(UserError, match="only 4 users; keep at least one for training"):
+        training.run(parse(training, [*base, "--holdout-users", "4"]))
+    with pytest.raises(UserError, match="no recordings with mount 'handle' \\(mounts present: wrist\\)"):
+        training.run(parse(training, [*base, "--mount", "handle"]))
+    with pytest.raises(UserError, match="in both --data and --test-data"):
+        training.run(parse(training, [*base, "--test-data", str(data_dir / "u0.rec")]))
+    with pytest.raises(UserError, match="--cv-users: no recordings of nobody"):
+        training.run(parse(training, [*base, "--cv-users", "nobody"]))
+    with pytest.raises(UserError, match="not a model directory"):
+        evaluation.run(parse(evaluation, ["--model", str(tmp_path), "--data", str(data_dir)]))
