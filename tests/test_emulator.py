@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import serial
-from repcount import emulator
+from repcount import boards, emulator, firmware
 from repcount.emulator import Emulator
 from repcount.errors import UserError
 from repcount.templates import render_to
@@ -30,12 +30,13 @@ ARM_FLAGS = [
     "-nostartfiles", "-Wl,--gc-sections", "--specs=nano.specs",
 ]  # fmt: skip
 LOOPS = 100_000  # tests/c/qemu_board_smoke.c
+CONTEXT = {"board": firmware.board_context(boards.load("qemu-mps2-an386"), "wrist")}
 
 
 def render_board(out: Path) -> Path:
     """The board's glue rendered on its own (what `repcount firmware` puts in a project)."""
     for name in ("rc_qemu.h", "rc_startup.c", "rc_board.c", "link.ld"):
-        render_to(f"{BOARD}/{name}.j2", {}, out / name)
+        render_to(f"{BOARD}/{name}.j2", CONTEXT, out / name)
     return out
 
 

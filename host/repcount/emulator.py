@@ -86,13 +86,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def qemu_command(elf: Path, port: int) -> list[str]:
-    """The QEMU command line (docs: emulated-board.md): UART0 on a TCP server, semihosting on."""
+def qemu_command(elf: Path, port: int, console: Path) -> list[str]:
+    """The QEMU command line (docs: emulated-board.md): UART0 on a TCP server, semihosting
+    on, the firmware's semihosting console written to the file `console`."""
     return [
         QEMU, "-M", MACHINE, "-kernel", str(elf),
-        "-display", "none", "-monitor", "none", "-nodefaults",
+        "-display", "none", "-monitor", "none", "-nodefaults", "-nic", "none",
         "-icount", f"shift={ICOUNT_SHIFT}",
-        "-semihosting-config", "enable=on,target=native",
+        "-semihosting-config", "enable=on,target=native,chardev=console",
+        "-chardev", f"file,id=console,path={console}",
         "-chardev", f"socket,id=u0,host=127.0.0.1,port={port},server=on,wait=off,nodelay=on",
         "-serial", "chardev:u0",
     ]  # fmt: skip
@@ -149,6 +151,8 @@ class Emulator:
         self.elf: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._console: Path | None = None
 
     @property
     def url(self) -> str:
@@ -195,8 +199,10 @@ class Emulator:
     def _launch(self) -> None:
         assert self.elf is not None
         self._stderr = tempfile.TemporaryFile()
+        self._tmp = tempfile.TemporaryDirectory(prefix="repcount-qemu-")
+        self._console = Path(self._tmp.name) / "console.txt"
         self._proc = subprocess.Popen(
-            qemu_command(self.elf, self.port),
+            qemu_command(self.elf, self.port, self._console),
             stdin=subprocess.DEVNULL,
             stdout=self._stderr,
             stderr=self._stderr,
@@ -241,13 +247,17 @@ class Emulator:
         return self._proc.wait(timeout)
 
     def stderr_bytes(self) -> bytes:
-        if self._stderr is None:
-            return b""
-        self._stderr.seek(0)
-        return self._stderr.read()
+        """What QEMU itself printed (its errors)."""
+        return _read_all(self._stderr)
 
     def stderr_text(self) -> str:
         return self.stderr_bytes().decode("utf-8", "replace").strip()
+
+    def console_lines(self) -> list[str]:
+        """Lines the firmware wrote to its semihosting console so far (e.g. `rc-cost ...`)."""
+        if self._console is None or not self._console.is_file():
+            return []
+        return self._console.read_text("ascii", "replace").splitlines()
 
     def _proc_status(self) -> str:
         code = self.exit_code
@@ -272,6 +282,14 @@ class Emulator:
                 _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait()
         return proc.returncode
+
+
+def _read_all(f: IO[bytes] | None) -> bytes:
+    if f is None:
+        return b""
+    f.flush()
+    f.seek(0)
+    return f.read()
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -1,0 +1,178 @@
+"""Size and cost figures of a firmware: flash, RAM, arenas, MACs, instructions per inference.
+
+Measured, never estimated:
+- flash (text + data) and RAM (data + bss, the stack included: the qemu board's linker
+  script reserves it as a section) from `arm-none-eabi-size` on the built ELF;
+- instructions per inference from the emulated Cortex-M4F: the firmware is replayed a few
+  seconds of signal over its serial link, as in HIL, and its board counts the engine's
+  instructions under QEMU's `-icount` (exact, see rc_board.c) and prints them on the
+  semihosting console (`rc-cost inference=N instructions=M`);
+- the native engine's arena from its plan, TFLM's arena by running the model in the
+  tflite_micro runtime (`repcount.tflm.measure_arena`), and the model's MACs.
+`repcount firmware --json` prints these figures (ARCHITECTURE.md names).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repcount.errors import UserError
+
+QEMU_BOARD = "qemu-mps2-an386"
+SIZE_TOOL = "arm-none-eabi-size"
+NM_TOOL = "arm-none-eabi-nm"
+# Static buffers of the serial link, which the RAM target leaves out: the board's
+# receive ring and the protocol's frame buffers (by symbol name).
+SERIAL_BUFFER_SYMBOLS = ("rc_qemu_rx_ring", "rx", "tx_wire", "payload")
+COST_LINE = re.compile(r"rc-cost inference=(\d+) instructions=(\d+)")
+DEFAULT_INFERENCES = 16
+REPLAY_SEED = 6
+
+
+def elf_sizes(elf: Path) -> dict[str, int]:
+    """flash_bytes = text + data, ram_bytes = data + bss (Berkeley format of arm-none-eabi-size),
+    with the stack's and the serial buffers' share of the RAM."""
+    if shutil.which(SIZE_TOOL) is None:
+        raise UserError(f"`{SIZE_TOOL}` is not installed; install it with `make toolchain`")
+    out = subprocess.run([SIZE_TOOL, "-B", "-d", str(elf)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise UserError(f"{SIZE_TOOL} {elf} failed: {out.stderr.strip()}")
+    text, data, bss = (int(v) for v in out.stdout.splitlines()[1].split()[:3])
+    symbols = _symbol_sizes(elf)
+    return {
+        "flash_bytes": text + data,
+        "ram_bytes": data + bss,
+        "stack_bytes": _section_size(elf, ".stack"),
+        "serial_buffer_bytes": sum(symbols.get(name, 0) for name in SERIAL_BUFFER_SYMBOLS),
+    }
+
+
+def _symbol_sizes(elf: Path) -> dict[str, int]:
+    out = subprocess.run([NM_TOOL, "-S", str(elf)], capture_output=True, text=True, check=True).stdout
+    sizes: dict[str, int] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[2].lower() in ("b", "d"):
+            sizes[parts[3]] = sizes.get(parts[3], 0) + int(parts[1], 16)
+    return sizes
+
+
+def _section_size(elf: Path, name: str) -> int:
+    out = subprocess.run([SIZE_TOOL, "-A", "-d", str(elf)], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == name:
+            return int(parts[1])
+    return 0
+
+
+def inference_instructions(
+    elf: Path, inferences: int = DEFAULT_INFERENCES, timeout: float = 30.0
+) -> list[int]:
+    """Instructions of each of `inferences` inferences on the emulated Cortex-M4F.
+
+    Replays a deterministic pseudo-random signal (the cost of the int8 kernels hardly
+    depends on the values) in replay mode, with the device's credits as flow control."""
+    import serial
+
+    from repcount.emulator import Emulator
+
+    with Emulator(elf) as emu:
+        info = emu.info
+        total = info.window + (inferences - 1) * info.hop
+        xyz = np.random.default_rng(REPLAY_SEED).integers(-4096, 4096, (total, 3), dtype=np.int16)
+        with serial.serial_for_url(emu.url, timeout=0.05) as link:
+            _replay(link, xyz, inferences, timeout)
+        deadline = time.monotonic() + 5.0
+        costs: dict[int, int] = {}
+        while len(costs) < inferences and time.monotonic() < deadline:
+            costs = {int(m[1]): int(m[2]) for m in map(COST_LINE.fullmatch, emu.console_lines()) if m}
+            time.sleep(0.02)
+    if len(costs) < inferences:
+        raise UserError(
+            f"{elf}: the firmware ran {inferences} inferences but reported the instructions of "
+            f"{len(costs)}; it must be built for {QEMU_BOARD} with the link option "
+            "-Wl,--wrap=rc_engine_invoke (the board's rc_cost.c counts through it)"
+        )
+    return [costs[i] for i in range(inferences)]
+
+
+def _replay(link: Any, xyz: np.ndarray, inferences: int, timeout: float) -> None:
+    """Send `xyz` in replay mode within the device's credit; return once `inferences` OUTPUTs came."""
+    from repcount import protocol
+
+    sender, receiver = protocol.Sender(), protocol.Receiver()
+    # HELLO first: it starts a new host sequence, so the device takes our seq 0 for no duplicate.
+    link.write(sender.frame(protocol.HELLO))
+    link.write(sender.frame(protocol.MODE, bytes([protocol.MODE_REPLAY])))
+    sent = limit = outputs = 0
+    deadline = time.monotonic() + timeout
+    while outputs < inferences:
+        if time.monotonic() > deadline:
+            raise UserError(f"replay stalled: {outputs} of {inferences} inferences in {timeout:g} s")
+        for frame in receiver.feed(link.read(max(1, link.in_waiting))):
+            message = protocol.decode(frame)
+            if isinstance(message, protocol.Credit):
+                limit = max(limit, message.limit)
+            elif isinstance(message, protocol.Output):
+                outputs += 1
+            elif isinstance(message, protocol.Error):
+                raise UserError(f"the firmware reported an error during replay: {message.describe()}")
+        while sent < min(limit, len(xyz)):
+            n = min(limit, len(xyz), sent + protocol.MAX_SAMPLES_PER_FRAME) - sent
+            link.write(sender.frame(protocol.SAMPLES, protocol.encode_samples(sent, xyz[sent : sent + n])))
+            sent += n
+    link.write(sender.frame(protocol.MODE, bytes([protocol.MODE_IDLE])))
+
+
+def model_figures(tflite: Any) -> dict[str, int]:
+    """Arena of each engine and MACs for one model (the .tflite is the source of truth)."""
+    from repcount import native, tflm
+
+    return {
+        "macs_per_inference": native.macs(tflite),
+        "native_arena_bytes": native.arena_bytes(tflite),
+        "tflm_arena_bytes": tflm.measure_arena(tflite.data),
+    }
+
+
+def cost_figures(
+    elf: Path, sample_rate_hz: float, hop: int, inferences: int = DEFAULT_INFERENCES
+) -> dict[str, Any]:
+    """Instructions per inference (the largest seen, and the mean) and per second of signal."""
+    counts = inference_instructions(elf, inferences)
+    per_inference = max(counts)
+    return {
+        "instructions_per_inference": per_inference,
+        "instructions_per_inference_mean": round(statistics.fmean(counts), 1),
+        "instructions_per_second": round(per_inference * sample_rate_hz / hop),
+        "inferences_per_second": sample_rate_hz / hop,
+    }
+
+
+def measure(project: Any) -> dict[str, Any]:
+    """All figures of a rendered project (a `repcount.firmware.Project`).
+
+    For qemu-mps2-an386 the project is built (make) and run in the emulator; other boards
+    get the model's figures only, since their images are built by their own toolchains."""
+    from repcount.emulator import build
+
+    tflite = project.model.tflite
+    figures: dict[str, Any] = {"tflite_bytes": len(tflite.data), **model_figures(tflite)}
+    if project.board.id == QEMU_BOARD:
+        elf = build(project.directory)
+        model = project.context["model"]
+        figures.update(elf_sizes(elf))
+        figures.update(cost_figures(elf, model["sample_rate_hz"], model["hop"]))
+        figures["instructions_per_mac"] = round(
+            figures["instructions_per_inference"] / max(1, figures["macs_per_inference"]), 2
+        )
+    return figures
