@@ -1,0 +1,449 @@
+"""Record labelled accelerometer data from a board over serial into a recording file.
+
+The board runs repcount firmware (any board of `repcount firmware`, the emulator, or the
+host-linux device): capture asks it who it is (HELLO/INFO: board, sample rate, full
+scale), switches it to capture mode and writes every sample it streams. Samples are
+numbered by the device, so the time stamps are exact (index / rate) and a frame lost on
+the way shows up as a gap, counted and reported, never papered over.
+
+With --line-mode it records from any board that prints one `x,y,z` line per sample (the
+convention of Edge Impulse's data forwarder and TFLite Micro's magic_wand): the sample
+rate is measured from the lines' arrival times over the first --rate-window seconds
+(unless --rate declares it) and reported with its uncertainty; lines that do not parse
+are counted and reported.
+
+The file is written as the samples come and flushed at least once a second: Ctrl-C, a
+crash or an unplugged cable leaves a valid recording missing at most the last second.
+
+Labels. Without keys, the whole recording is one segment of --activity. When stdin is a
+terminal, keys label while you record:
+  s       start / stop a segment of --activity (e.g. around each set of jumps)
+  space   mark an event of --event-kind at this moment (e.g. a missed jump)
+  q       stop recording (as --duration would)
+If no segment was marked, the whole recording becomes one segment of --activity.
+
+Live status on stderr: elapsed time, samples, measured vs declared rate, frames lost.
+
+Examples:
+  repcount capture --port /dev/ttyACM0 --out data/u01-jumps.rec --activity jump-rope \\
+      --user u01 --mount wrist
+  repcount capture --port socket://127.0.0.1:4321 --out walk.rec --activity walking \\
+      --user u02 --mount pocket --duration 60 --json
+  repcount capture --port /dev/ttyUSB0 --line-mode --units mg --full-scale 4 \\
+      --out gestures.rec --activity gestures --user u03 --mount hand
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from repcount import __version__, tasks
+from repcount import protocol as P
+from repcount.errors import UserError
+from repcount.recordings import ACCEL_UNITS, MOUNTS, Meta, Writer
+from repcount.seriallink import DEFAULT_BAUD, Link, LinkError, open_port
+
+FLUSH_PERIOD_S = 0.5  # well inside the promised second
+STATUS_PERIOD_S = 1.0
+SILENCE_TIMEOUT_S = 5.0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", required=True,
+                   help="serial device or pyserial URL: /dev/ttyACM0, COM3, socket://127.0.0.1:4321 "
+                        "(see `repcount ports`)")
+    p.add_argument("--out", required=True, type=Path, help="the recording file to write, e.g. data/u01.rec")
+    p.add_argument("--activity", required=True,
+                   help="what is recorded: jump-rope, walking, running, gestures, ... (the segment label)")
+    p.add_argument("--user", required=True, help="who is recorded, e.g. u01 (accuracy figures split by user)")
+    p.add_argument("--mount", required=True, choices=MOUNTS, help="where the board sits")
+    p.add_argument("--duration", type=float, metavar="S",
+                   help="stop after S seconds of signal (default: until q or Ctrl-C)")
+    p.add_argument("--event-kind", metavar="KIND",
+                   help="kind of the events marked with space (default: the activity's first event kind "
+                        "from tasks.toml, e.g. jump for jump-rope, else 'event')")
+    p.add_argument("--baud", type=int, default=DEFAULT_BAUD, help=f"baud rate (default {DEFAULT_BAUD})")
+    p.add_argument("--json", action="store_true",
+                   help="at the end print one JSON object (samples, rates, losses) on stdout")
+    line = p.add_argument_group("line mode (boards printing x,y,z text lines)")
+    line.add_argument("--line-mode", action="store_true", help="read x,y,z text lines instead of frames")
+    line.add_argument("--rate", type=float, metavar="HZ",
+                      help="declare the sample rate instead of measuring it (it is still measured and "
+                           "compared)")
+    line.add_argument("--rate-window", type=float, default=3.0, metavar="S",
+                      help="seconds of lines the rate is measured over before writing starts (default 3)")
+    line.add_argument("--units", default="g", choices=sorted(ACCEL_UNITS),
+                      help="unit of the values in the lines (default g)")
+    line.add_argument("--full-scale", type=float, default=8.0, metavar="G",
+                      help="the IMU's full-scale range in g, for the file's metadata (default 8)")
+    line.add_argument("--board", default="unknown", help="board id for the file's metadata (default unknown)")
+
+
+@dataclass
+class Labels:
+    """Segments and events marked while recording, written to the file as they happen."""
+
+    writer: Writer
+    activity: str
+    event_kind: str
+    open_since: float | None = None
+    segments: int = 0
+    events: int = 0
+
+    def toggle_segment(self, t: float) -> None:
+        if self.open_since is None:
+            self.open_since = t
+        else:
+            self.close_segment(t)
+
+    def close_segment(self, t: float) -> None:
+        if self.open_since is not None and t > self.open_since:
+            self.writer.segment(self.open_since, t, self.activity)
+            self.segments += 1
+        self.open_since = None
+
+    def event(self, t: float) -> None:
+        self.writer.event(t, self.event_kind)
+        self.events += 1
+
+
+@dataclass
+class Progress:
+    """What the status line and the JSON report show."""
+
+    samples: int = 0
+    missing: int = 0
+    first_arrival: float | None = None
+    last_arrival: float | None = None
+    arrivals: list[tuple[int, float]] = field(default_factory=list)  # (sample index, arrival time)
+    stopped_by: str = ""
+    message: str = ""
+
+    def arrived(self, index: int, now: float) -> None:
+        if self.first_arrival is None:
+            self.first_arrival = now
+        self.last_arrival = now
+        self.arrivals.append((index, now))
+
+    def measured_rate(self) -> tuple[float | None, float | None]:
+        """Least-squares rate from (index, arrival time) pairs, and its standard error."""
+        if len(self.arrivals) < 3:
+            return None, None
+        idx, t = (np.array(c, dtype=np.float64) for c in zip(*self.arrivals, strict=True))
+        if np.ptp(t) <= 0 or np.ptp(idx) <= 0:
+            return None, None
+        slope, intercept = np.polyfit(idx, t, 1)
+        resid = t - (slope * idx + intercept)
+        se = math.sqrt(float(np.sum(resid**2)) / max(1, len(t) - 2) / float(np.sum((idx - idx.mean()) ** 2)))
+        return 1.0 / slope, se / slope**2
+
+
+def _event_kind(args: argparse.Namespace) -> str:
+    if args.event_kind:
+        return args.event_kind
+    for task in tasks.TASKS.values():
+        if args.activity in task.target_activities and task.event_kinds:
+            return task.event_kinds[0]
+    return "event"
+
+
+@contextmanager
+def _keys(enabled: bool):
+    """Single key presses from a terminal, without echo; a no-op reader when not a terminal."""
+    if not enabled:
+        yield lambda: ""
+        return
+    import select
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    tty.setcbreak(fd)
+
+    def read() -> str:
+        out = ""
+        while select.select([fd], [], [], 0)[0]:
+            out += sys.stdin.read(1)
+        return out
+
+    try:
+        yield read
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+class Status:
+    """The live status line: rewritten in place on a terminal, one line per period otherwise."""
+
+    def __init__(self, stream: IO[str], declared: float) -> None:
+        self.stream = stream
+        self.declared = declared
+        self.tty = stream.isatty()
+        self.start = time.monotonic()
+        self.last = 0.0
+
+    def show(self, prog: Progress, link: Link | None, labels: Labels, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < STATUS_PERIOD_S:
+            return
+        self.last = now
+        rate, _ = prog.measured_rate()
+        lost = f"lost {link.stats.lost} frames, {prog.missing} samples" if link else ""
+        seg = f"  [segment since {labels.open_since:.1f} s]" if labels.open_since is not None else ""
+        line = (
+            f"{now - self.start:6.1f} s  {prog.samples} samples  "
+            f"{(f'{rate:.2f}' if rate else '-')} Hz measured (declared {self.declared:g})  {lost}{seg}"
+        )
+        self.stream.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def _meta(args: argparse.Namespace, rate: float, full_scale: float, board: str,
+          extra: dict[str, str]) -> Meta:
+    return Meta(sample_rate_hz=rate, full_scale_g=full_scale, mount=args.mount, user=args.user,
+                board=board, device=args.port, units="g",
+                extra={"source": f"repcount capture {__version__}", **extra})
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.duration is not None and args.duration <= 0:
+        raise UserError(f"--duration must be positive, got {args.duration}")
+    if args.out.suffix != ".rec":
+        raise UserError(f"--out {args.out}: recordings end in .rec (e.g. {args.out.with_suffix('.rec')})")
+    capture = _capture_lines if args.line_mode else _capture_frames
+    report = capture(args)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 1 if report["stopped_by"] in ("unplugged", "device error", "silence") else 0
+
+
+def _finish(writer: Writer, labels: Labels, end_t: float, prog: Progress) -> None:
+    if labels.open_since is not None:
+        labels.close_segment(end_t)
+    elif labels.segments == 0 and end_t > 0:
+        labels.writer.segment(0, end_t, labels.activity)
+        labels.segments += 1
+    writer.close()
+    print(f"repcount capture: {prog.message}; {prog.samples} samples ({end_t:.1f} s) in {writer.path}",
+          file=sys.stderr)
+
+
+def _capture_frames(args: argparse.Namespace) -> dict:
+    link = Link(open_port(args.port, args.baud))
+    try:
+        info = link.hello()
+        rate, fs = info.sample_rate_hz, float(info.full_scale_g)
+        writer = Writer(args.out, _meta(args, rate, fs, info.board, {
+            "firmware_version": info.firmware_version, "model_hash": info.model_hash}))
+        labels = Labels(writer, args.activity, _event_kind(args))
+        prog = Progress()
+        limit = math.inf if args.duration is None else round(args.duration * rate)
+        lsb = fs / 32768.0
+        next_index = 0
+        status = Status(sys.stderr, rate)
+        last_flush = last_data = time.monotonic()
+        link.set_mode(P.MODE_CAPTURE)
+        with _keys(sys.stdin.isatty()) as keys:
+            try:
+                while not prog.stopped_by:
+                    for frame, msg in link.poll():
+                        now = time.monotonic()
+                        if isinstance(msg, P.Samples):
+                            last_data = now
+                            first, xyz = msg.first, msg.xyz
+                            if first < next_index:  # overlaps what was written: keep the new part
+                                xyz, first = xyz[next_index - first :], next_index
+                            xyz = xyz[: max(0, int(min(len(xyz), limit - first)))]
+                            if len(xyz) == 0:
+                                continue
+                            prog.missing += first - next_index
+                            idx = np.arange(first, first + len(xyz))
+                            writer.samples(idx / rate, xyz.astype(np.float64) * lsb)
+                            prog.samples += len(xyz)
+                            prog.arrived(first + len(xyz) - 1, now)
+                            next_index = first + len(xyz)
+                        elif frame.type == P.BOOT:
+                            prog.stopped_by, prog.message = "device error", "the device restarted (BOOT)"
+                        elif isinstance(msg, P.Error):
+                            prog.stopped_by = "device error"
+                            prog.message = f"the device reported {msg.describe()}"
+                    t_now = next_index / rate
+                    for key in keys():
+                        if key == "s":
+                            labels.toggle_segment(t_now)
+                        elif key in " e":
+                            labels.event(t_now)
+                        elif key == "q":
+                            prog.stopped_by, prog.message = "key", "stopped with q"
+                    if next_index >= limit:
+                        prog.stopped_by, prog.message = "duration", f"recorded {args.duration:g} s"
+                    now = time.monotonic()
+                    if now - last_data > SILENCE_TIMEOUT_S:
+                        prog.stopped_by = "silence"
+                        prog.message = (f"no samples for {SILENCE_TIMEOUT_S:g} s: is the board's IMU "
+                                        "working? (the device reported nothing)")
+                    if now - last_flush >= FLUSH_PERIOD_S:
+                        writer.flush()
+                        last_flush = now
+                        status.show(prog, link, labels)
+            except LinkError as exc:
+                prog.stopped_by, prog.message = "unplugged", str(exc)
+            except KeyboardInterrupt:
+                prog.stopped_by, prog.message = "interrupt", "stopped with Ctrl-C"
+        status.show(prog, link, labels, force=True)
+        status.done()
+        if prog.stopped_by != "unplugged":
+            try:
+                link.set_mode(P.MODE_IDLE, timeout=0.5)
+            except LinkError:
+                pass
+        _finish(writer, labels, (next_index - 1) / rate if next_index else 0.0, prog)
+    finally:
+        link.close()
+    measured, err = prog.measured_rate()
+    return {
+        "path": str(args.out), "mode": "frames", "stopped_by": prog.stopped_by, "message": prog.message,
+        "board": info.board, "firmware_version": info.firmware_version, "model_hash": info.model_hash,
+        "samples": prog.samples, "duration_s": next_index / rate,
+        "declared_rate_hz": rate, "measured_rate_hz": measured, "measured_rate_stderr_hz": err,
+        "samples_missing": prog.missing, "frames_lost": link.stats.lost,
+        "crc_errors": link.stats.crc_errors, "cobs_errors": link.stats.cobs_errors,
+        "overlong_frames": link.stats.overlong, "duplicate_frames": link.stats.duplicates,
+        "bad_messages": link.bad_messages, "segments": labels.segments, "events": labels.events,
+    }
+
+
+def parse_line(text: str) -> tuple[float, float, float] | None:
+    """x, y, z from one text line ('1.0,2,3', '1 2 3', tab-separated); None if it does not parse."""
+    fields = text.replace(",", " ").replace("\t", " ").split()
+    if len(fields) < 3:
+        return None
+    try:
+        x, y, z = (float(f) for f in fields[:3])
+    except ValueError:
+        return None
+    if not all(math.isfinite(v) for v in (x, y, z)):
+        return None
+    return x, y, z
+
+
+def _capture_lines(args: argparse.Namespace) -> dict:
+    port = open_port(args.port, args.baud, timeout=0.1)
+    scale = ACCEL_UNITS[args.units]
+    prog = Progress()
+    unparseable = 0
+    pending: list[tuple[float, float, float]] = []
+    writer: Writer | None = None
+    labels: Labels | None = None
+    rate = args.rate
+    start = time.monotonic()
+    last_flush = last_data = start
+    status: Status | None = None
+    index = 0
+    buffer = b""
+    limit = math.inf
+    try:
+        with _keys(sys.stdin.isatty()) as keys:
+            try:
+                while not prog.stopped_by:
+                    try:
+                        chunk = port.read(max(1, port.in_waiting))
+                    except Exception as exc:  # pyserial raises SerialException or OSError
+                        raise LinkError(f"{args.port}: the port went away ({exc}); is the cable in?") \
+                            from None
+                    now = time.monotonic()
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for raw in lines:
+                        xyz = parse_line(raw.decode("ascii", "replace"))
+                        if xyz is None:
+                            unparseable += 1 if raw.strip() else 0
+                            continue
+                        last_data = now
+                        prog.arrived(index, now)
+                        pending.append(xyz)
+                        index += 1
+                    if writer is None and (rate or now - start >= args.rate_window):
+                        rate = rate or _rate_from(prog, args.port, args.rate_window)
+                        extra = {"rate_source": "declared" if args.rate else
+                                 f"measured over {args.rate_window:g} s of line arrivals"}
+                        writer = Writer(args.out, _meta(args, rate, args.full_scale, args.board, extra))
+                        labels = Labels(writer, args.activity, _event_kind(args))
+                        status = Status(sys.stderr, rate)
+                        limit = math.inf if args.duration is None else round(args.duration * rate)
+                    if writer is not None and labels is not None and status is not None:
+                        take = pending[: max(0, int(min(len(pending), limit - prog.samples)))]
+                        if take:
+                            idx = np.arange(prog.samples, prog.samples + len(take))
+                            writer.samples(idx / rate, np.array(take) * scale)
+                            prog.samples += len(take)
+                        pending.clear()
+                        for key in keys():
+                            t_now = prog.samples / rate
+                            if key == "s":
+                                labels.toggle_segment(t_now)
+                            elif key in " e":
+                                labels.event(t_now)
+                            elif key == "q":
+                                prog.stopped_by, prog.message = "key", "stopped with q"
+                        if prog.samples >= limit:
+                            prog.stopped_by, prog.message = "duration", f"recorded {args.duration:g} s"
+                        if now - last_flush >= FLUSH_PERIOD_S:
+                            writer.flush()
+                            last_flush = now
+                            status.show(prog, None, labels)
+                    if now - last_data > SILENCE_TIMEOUT_S:
+                        prog.stopped_by = "silence"
+                        prog.message = (f"no x,y,z lines for {SILENCE_TIMEOUT_S:g} s "
+                                        f"({unparseable} unparseable)")
+            except LinkError as exc:
+                prog.stopped_by, prog.message = "unplugged", str(exc)
+            except KeyboardInterrupt:
+                prog.stopped_by, prog.message = "interrupt", "stopped with Ctrl-C"
+    finally:
+        port.close()
+    if writer is None or labels is None or rate is None:
+        raise UserError(
+            f"{args.port}: {prog.message or 'stopped'} before the rate was measured; nothing written"
+        )
+    if status:
+        status.show(prog, None, labels, force=True)
+        status.done()
+    _finish(writer, labels, (prog.samples - 1) / rate if prog.samples else 0.0, prog)
+    measured, err = prog.measured_rate()
+    if measured and err is not None and abs(measured - rate) > max(3 * err, 0.005 * rate):
+        print(f"repcount capture: warning: the rate measured over the whole capture, {measured:.3f} "
+              f"+- {err:.3f} Hz, differs from the {rate:g} Hz in the file", file=sys.stderr)
+    print(f"repcount capture: {unparseable} unparseable lines", file=sys.stderr)
+    return {
+        "path": str(args.out), "mode": "lines", "stopped_by": prog.stopped_by, "message": prog.message,
+        "samples": prog.samples, "duration_s": prog.samples / rate, "declared_rate_hz": rate,
+        "measured_rate_hz": measured, "measured_rate_stderr_hz": err, "unparseable_lines": unparseable,
+        "segments": labels.segments, "events": labels.events,
+    }
+
+
+def _rate_from(prog: Progress, port: str, window: float) -> float:
+    rate, err = prog.measured_rate()
+    if rate is None or rate <= 0:
+        raise UserError(
+            f"{port}: too few x,y,z lines in the first {window:g} s to measure the rate; check the baud "
+            "rate and that the board prints one x,y,z line per sample, or pass --rate"
+        )
+    print(f"repcount capture: measured {rate:.2f} +- {err or 0:.2f} Hz over {window:g} s", file=sys.stderr)
+    return round(rate, 2)

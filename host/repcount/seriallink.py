@@ -1,0 +1,282 @@
+"""List serial ports with their USB ids and a guess of the board behind each.
+
+A PORT, wherever repcount asks for one (capture, hil), is a device path or a pyserial URL:
+  /dev/ttyACM0, /dev/ttyUSB0, COM3     a board on USB
+  socket://127.0.0.1:4321               the emulator's UART, or the host-linux device
+  loop://                               a loopback, for trying things out
+
+The guess comes from the `usb_ids` of the board profiles (host/repcount/boards/*.toml):
+a port whose VID:PID matches a profile names that board; other USB serial adapters show
+"unknown". Boards running repcount firmware also say who they are when asked (HELLO/INFO),
+which `repcount capture` does before it records.
+
+Examples:
+  repcount ports
+  repcount ports --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import serial
+import serial.tools.list_ports
+
+from repcount import boards
+from repcount import protocol as P
+from repcount.errors import UserError
+
+DEFAULT_BAUD = 115200
+
+
+@dataclass(frozen=True)
+class PortInfo:
+    device: str
+    usb_id: str | None  # "VID:PID" in hex, upper case
+    description: str
+    serial_number: str | None
+    board_guess: str | None
+
+
+def list_ports() -> list[PortInfo]:
+    found = []
+    for p in sorted(serial.tools.list_ports.comports(), key=lambda p: p.device):
+        usb_id = f"{p.vid:04X}:{p.pid:04X}" if p.vid is not None and p.pid is not None else None
+        board = boards.guess(p.vid, p.pid)
+        found.append(PortInfo(p.device, usb_id, p.description or "", p.serial_number,
+                              board.id if board else None))
+    return found
+
+
+def open_port(port: str, baud: int = DEFAULT_BAUD, timeout: float = 0.05) -> serial.SerialBase:
+    """A device path or a pyserial URL, opened; a clear UserError if that fails."""
+    try:
+        if "://" in port:
+            return serial.serial_for_url(port, baudrate=baud, timeout=timeout)
+        return serial.Serial(port, baudrate=baud, timeout=timeout)
+    except (serial.SerialException, ValueError, OSError) as exc:
+        raise UserError(
+            f"cannot open serial port {port}: {exc}. List the ports with `repcount ports`; the "
+            "emulator and the host-linux device are reached as socket://127.0.0.1:PORT"
+        ) from None
+
+
+class LinkError(UserError):
+    """The device did not answer, answered nonsense, or the port went away."""
+
+
+class Link:
+    """One protocol session with a device: numbered frames out, checked frames in.
+
+    `stats` counts what arrived from the device (lost, corrupt, duplicated frames);
+    `bad_messages` counts intact frames whose payload did not fit their type; `errors`
+    keeps the device's ERROR reports; `boots` counts BOOT frames (a device reset).
+    """
+
+    def __init__(self, port: serial.SerialBase) -> None:
+        self.port = port
+        self.name = getattr(port, "portstr", None) or str(port.port)
+        self.sender = P.Sender()
+        self.receiver = P.Receiver()
+        self.bad_messages = 0
+        self.errors: list[P.Error] = []
+        self.boots = 0
+        self.info: P.Info | None = None
+        self._pending: deque[tuple[P.Frame, P.Message]] = deque()
+
+    @classmethod
+    def open(cls, port: str, baud: int = DEFAULT_BAUD) -> Link:
+        return cls(open_port(port, baud))
+
+    def close(self) -> None:
+        self.port.close()
+
+    def __enter__(self) -> Link:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def stats(self) -> P.LinkStats:
+        return self.receiver.stats
+
+    def send(self, type_: int, payload: bytes = b"") -> None:
+        self._write(self.sender.frame(type_, payload))
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self.port.write(data)
+        except (serial.SerialException, OSError) as exc:
+            raise LinkError(
+                f"{self.name}: the port went away while writing ({exc}); is the cable in?"
+            ) from None
+
+    def _read(self) -> bytes:
+        try:
+            waiting = self.port.in_waiting
+            return self.port.read(max(1, min(waiting, 65536)))
+        except (serial.SerialException, OSError) as exc:
+            raise LinkError(
+                f"{self.name}: the port went away while reading ({exc}); is the cable in?"
+            ) from None
+
+    def poll(self) -> list[tuple[P.Frame, P.Message]]:
+        """Everything that arrived: one read, waiting at most the port's timeout (50 ms)."""
+        got = []
+        for frame in self.receiver.feed(self._read()):
+            try:
+                msg = P.decode(frame)
+            except P.ProtocolError:
+                self.bad_messages += 1
+                continue
+            if isinstance(msg, P.Error):
+                self.errors.append(msg)
+            if frame.type == P.BOOT and isinstance(msg, P.Info):
+                self.boots += 1
+                self.info = msg
+            got.append((frame, msg))
+        return got
+
+    def messages(self, timeout: float) -> Iterator[tuple[P.Frame, P.Message]]:
+        """Decoded messages as they arrive, until `timeout` seconds pass without a good frame.
+
+        Stopping the iteration early loses nothing: unread messages wait for the next call.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            while self._pending:
+                deadline = time.monotonic() + timeout
+                yield self._pending.popleft()
+            if time.monotonic() >= deadline:
+                return
+            self._pending.extend(self.poll())
+
+    def _await(self, wanted: int, timeout: float) -> P.Message:
+        for frame, msg in self.messages(timeout):
+            if frame.type == wanted:
+                return msg
+        raise LinkError(f"{self.name}: no {P.TYPE_NAMES[wanted]} from the device within {timeout:g} s")
+
+    def hello(self, attempts: int = 5, timeout: float = 0.5) -> P.Info:
+        """Ask the device who it is; retried, because a device may miss bytes while booting."""
+        self._write(b"\x00")  # ends any partial frame the device holds
+        for _ in range(attempts):
+            self.send(P.HELLO)
+            try:
+                info = self._await(P.INFO, timeout)
+            except LinkError:
+                continue
+            assert isinstance(info, P.Info)
+            if info.protocol_version != P.PROTOCOL_VERSION:
+                raise LinkError(
+                    f"{self.name}: the device speaks protocol version {info.protocol_version}, this "
+                    f"repcount speaks {P.PROTOCOL_VERSION}: regenerate and flash its firmware"
+                )
+            self.info = info
+            return info
+        raise LinkError(
+            f"{self.name}: no answer to HELLO after {attempts} tries: is the board running repcount "
+            "firmware at this baud rate? (boards that print x,y,z lines need --line-mode)"
+        )
+
+    def set_mode(self, mode: int, timeout: float = 1.0) -> None:
+        self.send(P.MODE, bytes([mode]))
+        for frame, msg in self.messages(timeout):
+            if isinstance(msg, P.Mode) and frame.type == P.MODE:
+                if msg.mode != mode:
+                    detail = f": {self.errors[-1].describe()}" if self.errors else ""
+                    raise LinkError(
+                        f"{self.name}: the device stayed in {P.MODE_NAMES[msg.mode]} mode instead of "
+                        f"{P.MODE_NAMES[mode]}{detail}"
+                    )
+                return
+        raise LinkError(f"{self.name}: the device did not confirm {P.MODE_NAMES[mode]} mode")
+
+    def device_stats(self, timeout: float = 1.0) -> P.LinkStats:
+        """The device's own receive counters (what it saw of the host's frames)."""
+        self.send(P.STATS)
+        for frame, msg in self.messages(timeout):
+            if frame.type == P.STATS and isinstance(msg, P.Stats):
+                return msg.stats
+        raise LinkError(f"{self.name}: no STATS from the device within {timeout:g} s")
+
+    def replay(
+        self, xyz: np.ndarray, stall_timeout: float = 2.0
+    ) -> Iterator[P.Output | P.CountEvent]:
+        """Stream int16 samples to a device in replay mode; yield its OUTPUT and EVENT messages.
+
+        Flow control: never more samples in flight than the device's last CREDIT allows.
+        A SAMPLE GAP error (a host frame lost on the way) rewinds to the index the device
+        expects; if the device makes no progress for `stall_timeout` seconds the tail is
+        sent again, and after that a LinkError says where it stopped.
+        """
+        xyz = np.asarray(xyz, dtype=np.int16)
+        total = len(xyz)
+        hop = self.info.hop if self.info else 1
+        expected_outputs = max(0, (total - (self.info.window if self.info else total)) // hop + 1)
+        self.set_mode(P.MODE_REPLAY)
+        limit, sent, consumed, outputs = 0, 0, 0, 0
+        last_progress = time.monotonic()
+        resent = False
+        while consumed < total or outputs < expected_outputs:
+            while sent < min(limit, total):
+                n = min(P.MAX_SAMPLES_PER_FRAME, limit - sent, total - sent)
+                self.send(P.SAMPLES, P.encode_samples(sent, xyz[sent : sent + n]))
+                sent += n
+            progressed = False
+            for frame, msg in self.messages(0.02):
+                if isinstance(msg, P.Credit):
+                    consumed = max(consumed, msg.limit - (self.info.replay_capacity if self.info else 0))
+                    progressed = msg.limit > limit or progressed
+                    limit = max(limit, msg.limit)
+                elif isinstance(msg, P.Error) and msg.code == P.ERR_SAMPLE_GAP:
+                    sent = min(sent, msg.arg0)
+                elif isinstance(msg, P.Error):
+                    raise LinkError(f"{self.name}: the device reported {msg.describe()}")
+                elif isinstance(msg, P.Output):
+                    outputs += 1
+                    progressed = True
+                    yield msg
+                elif isinstance(msg, P.CountEvent):
+                    yield msg
+                elif frame.type == P.BOOT:
+                    raise LinkError(f"{self.name}: the device restarted during the replay")
+                if frame.type in (P.CREDIT, P.ERROR):
+                    break
+            if progressed:
+                last_progress = time.monotonic()
+                resent = False
+            elif time.monotonic() - last_progress > stall_timeout:
+                if resent:
+                    raise LinkError(
+                        f"{self.name}: the replay stalled at sample {consumed} of {total} "
+                        f"({outputs} of {expected_outputs} outputs)"
+                    )
+                sent, resent, last_progress = consumed, True, time.monotonic()
+        self.set_mode(P.MODE_IDLE)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    ports = list_ports()
+    if args.json:
+        print(json.dumps({"ports": [p.__dict__ for p in ports]}, indent=2))
+        return 0
+    if not ports:
+        print("no serial ports found (plug the board in; the emulator is reached as socket://127.0.0.1:PORT)")
+        return 0
+    width = max(len(p.device) for p in ports)
+    for p in ports:
+        guess = p.board_guess or ("unknown board" if p.usb_id else "not USB")
+        print(f"{p.device:<{width}}  {p.usb_id or '-':<9}  {guess:<22}  {p.description}")
+    return 0
