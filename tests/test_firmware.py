@@ -1,0 +1,243 @@
+"""`repcount firmware`: rendering every board x engine x model, and what it derives.
+
+The models are converted with TensorFlow once per session (tests/firmware_models.py);
+every shipped model under models/ is rendered too. What the renderer writes is checked
+against the .tflite itself (bytes, hash, op list), never against the card's copy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import firmware_models
+import pytest
+from repcount import boards, firmware, tflite_model
+from repcount.errors import UserError
+
+HERE = Path(__file__).parent
+REPO = HERE.parent
+SHIPPED = sorted(p for p in (REPO / "models").glob("*") if (p / "card.json").is_file())
+COMBOS = [(b, e) for b in boards.ids() for e in boards.load(b).engines]
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("models")
+    return {
+        "tiny": firmware_models.write_model_dir(root / "tiny", firmware_models.convert("sigmoid"), "tiny"),
+        "tanh": firmware_models.write_model_dir(root / "tanh", firmware_models.convert("tanh"), "tanh"),
+    }
+
+
+def model_dirs(models: dict[str, Path]) -> list[Path]:
+    return [models["tiny"], *SHIPPED]
+
+
+def cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    firmware.add_arguments(parser)
+    return firmware.run(parser.parse_args(list(argv)))
+
+
+@pytest.mark.parametrize("board_id,engine", COMBOS)
+def test_every_board_and_engine_renders_every_model(models, tmp_path, board_id, engine):
+    board = boards.load(board_id)
+    for model_dir in model_dirs(models):
+        out = tmp_path / model_dir.name
+        project = firmware.render(model_dir, board_id, out, engine=engine)
+        names = {str(p.relative_to(out)) for p in project.files}
+        assert {"README.md", "src/rc_pipeline.c", "src/rc_pipeline.h", "src/rc_engine.h",
+                "src/rc_model_data.h"} <= names
+        assert ("platformio.ini" if board.build == "platformio" else "Makefile") in names
+        assert ("src/rc_engine_tflm.cc" in names) == (engine == "tflm")
+        assert ("src/rc_model_data.c" in names) == (engine == "tflm")
+        for path in project.files:
+            assert path.is_file()
+            text = path.read_text()
+            assert "{{" not in text and "{%" not in text, path
+        digest = hashlib.sha256((model_dir / "model.tflite").read_bytes()).hexdigest()[:16]
+        assert f'#define RC_MODEL_HASH "{digest}"' in (out / "src" / "rc_model_data.h").read_text()
+
+
+def test_platformio_project_declares_board_framework_tflm_and_imu_libraries(models, tmp_path):
+    for board_id in ("nano33ble-sense-rev2", "xiao-nrf52840-sense", "m5stickc-plus"):
+        board = boards.load(board_id)
+        firmware.render(models["tiny"], board_id, tmp_path / board_id, engine="tflm")
+        ini = (tmp_path / board_id / "platformio.ini").read_text()
+        assert f"[env:{board_id}]" in ini
+        assert f"board = {board.platformio['board']}" in ini
+        assert f"framework = {board.platformio['framework']}" in ini
+        for lib in [*board.platformio["lib_deps"], *board.platformio["tflm_lib_deps"]]:
+            assert f"    {lib}\n" in ini
+        readme = (tmp_path / board_id / "README.md").read_text()
+        assert "pio run -t upload" in readme and "repcount hil" in readme
+        glue = (tmp_path / board_id / "src" / "rc_board.cpp").read_text()
+        assert "void setup()" in glue and "rc_app_init()" in glue and "rc_app_poll()" in glue
+    # the native engine needs no TFLM package
+    firmware.render(models["tiny"], "m5stickc-plus", tmp_path / "native", engine="native")
+    ini = (tmp_path / "native" / "platformio.ini").read_text()
+    assert "TensorFlowLite" not in ini and "m5stack/M5StickCPlus" in ini
+
+
+def test_tflm_engine_resolver_is_exactly_the_models_ops(models, tmp_path):
+    project = firmware.render(models["tiny"], "nano33ble-sense-rev2", tmp_path, engine="tflm")
+    source = (tmp_path / "src" / "rc_engine_tflm.cc").read_text()
+    ops = tflite_model.read(models["tiny"] / "model.tflite").op_names
+    assert ops == ["CONV_2D", "DEPTHWISE_CONV_2D", "LOGISTIC", "RESHAPE"]
+    assert re.search(r"constexpr int kOpCount = (\d+);", source).group(1) == str(len(ops))
+    assert "tflite::MicroMutableOpResolver<kOpCount> g_resolver;" in source
+    added = re.findall(r"g_resolver\.(Add\w+)\(\)", source)
+    assert added == [{"CONV_2D": "AddConv2D", "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
+                      "LOGISTIC": "AddLogistic", "RESHAPE": "AddReshape"}[op] for op in ops]
+    assert project.context["model"]["ops"] == ops  # from the .tflite, not the card's "NOT_TRUSTED"
+    # today's TFLM API only (tflm-int8.md): no error reporter, no all-ops resolver
+    for removed in ("ErrorReporter", "AllOpsResolver", "MicroErrorReporter"):
+        assert removed not in source
+    for call in ("tflite::InitializeTarget()", "tflite::GetModel(g_rc_model_data)",
+                 "TFLITE_SCHEMA_VERSION", ".AllocateTensors()", "arena_used_bytes()", "->Invoke()"):
+        assert call in source
+    assert source.count("alignas(16)") == 1 and "alignas(16) uint8_t g_arena[kArenaSize];" in source
+
+
+@pytest.mark.parametrize("margin", [None, 0, 5000])
+def test_tflm_arena_is_the_cards_measurement_plus_the_margin(models, tmp_path, margin):
+    firmware.render(models["tiny"], "xiao-nrf52840-sense", tmp_path, engine="tflm", arena_margin=margin)
+    source = (tmp_path / "src" / "rc_engine_tflm.cc").read_text()
+    card = json.loads((models["tiny"] / "card.json").read_text())
+    constant = {k: int(v) for k, v in re.findall(r"constexpr size_t (kArena\w+) = (\d+);", source)}
+    expected_margin = max(1024, card["arena_bytes"] // 4) if margin is None else margin
+    assert constant["kArenaMeasured"] == card["arena_bytes"]
+    assert constant["kArenaMargin"] == expected_margin
+    assert constant["kArenaSize"] == math.ceil((card["arena_bytes"] + expected_margin) / 16) * 16
+    assert "AllocateTensors failed: arena %u bytes (measured %u + margin %u)" in source
+
+
+def test_tflm_engine_needs_a_measured_arena(models, tmp_path):
+    model = tmp_path / "m"
+    shutil.copytree(models["tiny"], model)
+    card = json.loads((model / "card.json").read_text())
+    del card["arena_bytes"]
+    (model / "card.json").write_text(json.dumps(card))
+    with pytest.raises(UserError, match="no measured arena_bytes"):
+        firmware.render(model, "nano33ble-sense-rev2", tmp_path / "out", engine="tflm")
+
+
+@pytest.mark.parametrize("engine", ["tflm", "native"])
+def test_unsupported_op_fails_at_generation_naming_it(models, tmp_path, engine):
+    with pytest.raises(UserError) as err:
+        firmware.render(models["tanh"], "m5stickc-plus", tmp_path, engine=engine)
+    message = str(err.value)
+    assert "TANH" in message and f"{engine!r} engine" in message
+    assert str(models["tanh"] / "model.tflite") in message and "operator #" in message
+    assert not (tmp_path / "src").exists()  # nothing half-rendered
+
+
+def test_model_array_is_the_tflite_aligned_and_builds_as_c99(models, tmp_path):
+    firmware.render(models["tiny"], "nano33ble-sense-rev2", tmp_path, engine="tflm")
+    src = tmp_path / "src"
+    exe = tmp_path / "dump"
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("needs a host C compiler")
+    subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{src}", str(src / "rc_model_data.c"),
+                    str(HERE / "c" / "core_model_data_main.c"), "-o", str(exe)], check=True)
+    proc = subprocess.run([str(exe)], capture_output=True, check=True)
+    data = (models["tiny"] / "model.tflite").read_bytes()
+    assert proc.stdout == data  # the array is the file, byte for byte; main checks 16-byte alignment
+    arm = shutil.which("arm-none-eabi-gcc")
+    if arm:
+        subprocess.run([arm, "-std=c99", "-Wall", "-Wextra", "-Werror", "-mcpu=cortex-m4", "-mthumb",
+                        "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", f"-I{src}", "-c",
+                        str(src / "rc_model_data.c"), "-o", str(tmp_path / "model.o")], check=True)
+
+
+def test_card_that_disagrees_with_the_model_is_refused(models, tmp_path):
+    model = tmp_path / "m"
+    shutil.copytree(models["tiny"], model)
+    card = json.loads((model / "card.json").read_text())
+    card["input"]["multiplier"] += 1
+    (model / "card.json").write_text(json.dumps(card))
+    with pytest.raises(UserError, match="do not match .*the card belongs to another model"):
+        firmware.render(model, "host-linux", tmp_path / "out", engine="native")
+    card["input"]["multiplier"] -= 1
+    card["window"] = 40
+    (model / "card.json").write_text(json.dumps(card))
+    with pytest.raises(UserError, match="disagree with"):
+        firmware.render(model, "host-linux", tmp_path / "out", engine="native")
+
+
+def test_clear_errors_for_board_engine_and_model(models, tmp_path):
+    with pytest.raises(UserError, match="unknown board 'uno'; choose one of .*nano33ble-sense-rev2"):
+        firmware.render(models["tiny"], "uno", tmp_path)
+    with pytest.raises(UserError, match="does not support the 'tflm' engine .*--engine native"):
+        firmware.render(models["tiny"], "qemu-mps2-an386", tmp_path, engine="tflm")
+    with pytest.raises(UserError, match="no such model directory"):
+        firmware.render(tmp_path / "nope", "host-linux", tmp_path, engine="native")
+    with pytest.raises(UserError, match="no card.json"):
+        firmware.render(tmp_path, "host-linux", tmp_path / "out", engine="native")
+
+
+def test_cli_json_reports_what_was_rendered(models, tmp_path, capsys):
+    assert cli("--model", str(models["tiny"]), "--board", "nano33ble-sense-rev2", "--mount", "handle",
+               "--out", str(tmp_path), "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    data = (models["tiny"] / "model.tflite").read_bytes()
+    assert info["engine"] == "tflm" and info["mount"] == "handle"
+    assert info["model_hash"] == hashlib.sha256(data).hexdigest()[:16]
+    assert info["tflite_bytes"] == len(data)
+    assert info["tflm_arena_bytes"] == firmware_models.FIXTURE_ARENA_BYTES
+    assert info["ops"] == ["CONV_2D", "DEPTHWISE_CONV_2D", "LOGISTIC", "RESHAPE"]
+    assert "src/rc_board.cpp" in info["files"]
+    # the Nano's library fixes the BMI270 at +-4 g: the user is told values clip
+    assert any("+-4 g" in w for w in info["warnings"])
+    assert "the model was trained for the wrist mount" in " ".join(info["warnings"])
+
+
+def test_boards_are_data_with_usb_ids_for_guessing():
+    assert set(boards.ids()) == {"qemu-mps2-an386", "host-linux", "nano33ble-sense-rev2",
+                                 "xiao-nrf52840-sense", "m5stickc-plus"}
+    assert boards.guess(0x2341, 0x805A).id == "nano33ble-sense-rev2"
+    assert boards.guess(0x2886, 0x8045).id == "xiao-nrf52840-sense"
+    assert boards.guess(0x1234, 0x5678) is None and boards.guess(None, None) is None
+    for board_id in boards.ids():
+        b = boards.load(board_id)
+        assert b.imu.odr_hz > 0 and b.imu.full_scale_g in (2, 4, 8, 16)
+        for mount in ("wrist", "handle"):
+            r = b.remap(mount)
+            assert sorted(r.index) == [0, 1, 2] and set(r.sign) <= {-1, 1}
+    with pytest.raises(UserError, match="no mount 'ankle'"):
+        boards.load("m5stickc-plus").remap("ankle")
+
+
+def test_malformed_board_profile_is_reported_by_field():
+    from repcount.boards import _parse
+
+    profile = {"id": "x", "name": "x", "mcu": "x", "core": "x", "flash_bytes": 1, "ram_bytes": 1,
+               "build": "make", "engines": ["native"], "usb_ids": [],
+               "imu": {"chip": "c", "bus": "b", "odr_hz": 50, "full_scale_g": 8},
+               "serial": {"transport": "t", "baud": 1}, "mounts": {"wrist": {"remap": ["+x", "+x", "+z"]}}}
+    with pytest.raises(ValueError, match="signed permutation"):
+        _parse(profile)
+    profile["mounts"]["wrist"]["remap"] = ["+x", "-y", "+z"]
+    assert _parse(profile).mounts["wrist"].sign == (1, -1, 1)
+    with pytest.raises(ValueError, match="usb_ids"):
+        _parse({**profile, "usb_ids": ["2341-805A"]})
+
+
+@pytest.mark.parametrize("board_id,compiler",
+                         [("host-linux", "cc"), ("qemu-mps2-an386", "arm-none-eabi-gcc")])
+def test_makefile_projects_build_with_their_generated_makefile(models, tmp_path, board_id, compiler):
+    if shutil.which(compiler) is None or shutil.which("make") is None:
+        pytest.skip(f"needs make and {compiler} (make toolchain)")
+    firmware.render(models["tiny"], board_id, tmp_path, engine="native")
+    proc = subprocess.run(["make", "-C", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    built = tmp_path / "build" / ("firmware.elf" if board_id == "qemu-mps2-an386" else "repcount-firmware")
+    assert built.is_file()
