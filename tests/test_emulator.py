@@ -10,9 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import serial
-from repcount import boards, emulator, firmware
+from repcount import boards, emulator, firmware, native, quant, sizes, tflm
 from repcount.emulator import Emulator
 from repcount.errors import UserError
 from repcount.templates import render_to
@@ -159,3 +160,84 @@ def test_a_firmware_that_never_answers_hello_fails_clearly_and_is_stopped(smoke_
     with pytest.raises(UserError, match="did not answer HELLO within 1 s"):
         emu.start()
     assert emu.pid is not None and not session_alive(emu.pid)
+
+
+# ---- the real firmware: protocol app, pipeline and native engine on the emulated board ----
+
+
+@pytest.fixture(scope="module")
+def qemu_project(tmp_path_factory: pytest.TempPathFactory) -> firmware.Project:
+    import firmware_models
+
+    root = tmp_path_factory.mktemp("qemu-firmware")
+    model = firmware_models.write_model_dir(root / "tiny", firmware_models.convert("sigmoid"), "tiny")
+    return firmware.render(model, "qemu-mps2-an386", root / "fw", engine="native")
+
+
+def test_firmware_answers_hello_with_its_model_hash_and_computes_what_tflm_computes(
+    qemu_project: firmware.Project,
+) -> None:
+    model = qemu_project.context["model"]
+    inferences = 6
+    n = model["window"] + (inferences - 1) * model["hop"]
+    raw = np.random.default_rng(3).integers(-12000, 12000, (n, 3), dtype=np.int16)
+    with Emulator(qemu_project.directory) as emu:
+        assert emu.info.model_hash == qemu_project.model.tflite.model_hash
+        assert (emu.info.board, emu.info.engine) == ("qemu-mps2-an386", "native")
+        with serial.serial_for_url(emu.url, timeout=0.05) as link:
+            outputs = sizes.replay(link, raw, inferences)
+        pid = emu.pid
+    assert pid is not None and not session_alive(pid)
+    assert [o.inference for o in outputs] == list(range(inferences))
+    windows = [
+        quant.quantize_input(raw[i * model["hop"] : i * model["hop"] + model["window"]],
+                             model["input_multiplier"], model["input_shift"], model["input_zero_point"])
+        for i in range(inferences)
+    ]  # fmt: skip
+    expected = tflm.run(qemu_project.model.tflite.data, windows)
+    assert np.array_equal(np.array([o.values for o in outputs], dtype=np.int8), expected)
+
+
+def test_sizes_of_the_built_image(qemu_project: firmware.Project) -> None:
+    figures = sizes.elf_sizes(emulator.build(qemu_project.directory))
+    assert 0 < figures["flash_bytes"] < 32 * 1024
+    assert figures["stack_bytes"] == 4096  # the linker script's stack is part of the RAM figure
+    assert figures["ram_bytes"] > figures["stack_bytes"] + figures["serial_buffer_bytes"]
+    assert figures["serial_buffer_bytes"] >= 2048  # the board's receive ring at least
+
+
+def test_cost_figures_come_from_the_emulated_instruction_counter(qemu_project: firmware.Project) -> None:
+    if "--wrap=rc_engine_invoke" not in (qemu_project.directory / "Makefile").read_text():
+        pytest.skip("the qemu project Makefile does not link with -Wl,--wrap=rc_engine_invoke yet")
+    model = qemu_project.context["model"]
+    elf = emulator.build(qemu_project.directory)
+    figures = sizes.cost_figures(elf, model["sample_rate_hz"], model["hop"], inferences=4)
+    macs = native.macs(qemu_project.model.tflite)
+    # Every MAC is at least a load pair and a multiply-accumulate: never fewer instructions.
+    assert figures["instructions_per_inference"] > macs
+    assert figures["instructions_per_second"] == round(
+        figures["instructions_per_inference"] * model["sample_rate_hz"] / model["hop"]
+    )
+
+
+def test_repcount_emulate_prints_the_url_serves_it_and_cleans_up_on_ctrl_c(
+    qemu_project: firmware.Project,
+) -> None:
+
+    cmd = [sys.executable, "-m", "repcount.cli", "emulate", "--firmware", str(qemu_project.directory)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("socket://127.0.0.1:")
+        with serial.serial_for_url(url, timeout=0.2) as link:
+            assert emulator.hello(link, 10.0).model_hash == qemu_project.model.tflite.model_hash
+        qemu = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert len(qemu) == 1
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 130
+        assert not session_alive(int(qemu[0]))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

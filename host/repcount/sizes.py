@@ -37,6 +37,10 @@ DEFAULT_INFERENCES = 16
 REPLAY_SEED = 6
 
 
+class NoCostCounter(UserError):
+    """The firmware ran but printed no instruction counts: it was linked without the wrap."""
+
+
 def elf_sizes(elf: Path) -> dict[str, int]:
     """flash_bytes = text + data, ram_bytes = data + bss (Berkeley format of arm-none-eabi-size),
     with the stack's and the serial buffers' share of the RAM."""
@@ -90,14 +94,14 @@ def inference_instructions(
         total = info.window + (inferences - 1) * info.hop
         xyz = np.random.default_rng(REPLAY_SEED).integers(-4096, 4096, (total, 3), dtype=np.int16)
         with serial.serial_for_url(emu.url, timeout=0.05) as link:
-            _replay(link, xyz, inferences, timeout)
+            replay(link, xyz, inferences, timeout)
         deadline = time.monotonic() + 5.0
         costs: dict[int, int] = {}
         while len(costs) < inferences and time.monotonic() < deadline:
             costs = {int(m[1]): int(m[2]) for m in map(COST_LINE.fullmatch, emu.console_lines()) if m}
             time.sleep(0.02)
     if len(costs) < inferences:
-        raise UserError(
+        raise NoCostCounter(
             f"{elf}: the firmware ran {inferences} inferences but reported the instructions of "
             f"{len(costs)}; it must be built for {QEMU_BOARD} with the link option "
             "-Wl,--wrap=rc_engine_invoke (the board's rc_cost.c counts through it)"
@@ -105,25 +109,27 @@ def inference_instructions(
     return [costs[i] for i in range(inferences)]
 
 
-def _replay(link: Any, xyz: np.ndarray, inferences: int, timeout: float) -> None:
-    """Send `xyz` in replay mode within the device's credit; return once `inferences` OUTPUTs came."""
+def replay(link: Any, xyz: np.ndarray, inferences: int, timeout: float = 30.0) -> list[Any]:
+    """Send raw samples `xyz` (n, 3) in replay mode within the device's credit; return the
+    first `inferences` OUTPUT messages (`protocol.Output`) once they have come."""
     from repcount import protocol
 
     sender, receiver = protocol.Sender(), protocol.Receiver()
     # HELLO first: it starts a new host sequence, so the device takes our seq 0 for no duplicate.
     link.write(sender.frame(protocol.HELLO))
     link.write(sender.frame(protocol.MODE, bytes([protocol.MODE_REPLAY])))
-    sent = limit = outputs = 0
+    sent = limit = 0
+    outputs: list[Any] = []
     deadline = time.monotonic() + timeout
-    while outputs < inferences:
+    while len(outputs) < inferences:
         if time.monotonic() > deadline:
-            raise UserError(f"replay stalled: {outputs} of {inferences} inferences in {timeout:g} s")
+            raise UserError(f"replay stalled: {len(outputs)} of {inferences} inferences in {timeout:g} s")
         for frame in receiver.feed(link.read(max(1, link.in_waiting))):
             message = protocol.decode(frame)
             if isinstance(message, protocol.Credit):
                 limit = max(limit, message.limit)
             elif isinstance(message, protocol.Output):
-                outputs += 1
+                outputs.append(message)
             elif isinstance(message, protocol.Error):
                 raise UserError(f"the firmware reported an error during replay: {message.describe()}")
         while sent < min(limit, len(xyz)):
@@ -131,6 +137,7 @@ def _replay(link: Any, xyz: np.ndarray, inferences: int, timeout: float) -> None
             link.write(sender.frame(protocol.SAMPLES, protocol.encode_samples(sent, xyz[sent : sent + n])))
             sent += n
     link.write(sender.frame(protocol.MODE, bytes([protocol.MODE_IDLE])))
+    return outputs[:inferences]
 
 
 def model_figures(tflite: Any) -> dict[str, int]:
@@ -171,8 +178,13 @@ def measure(project: Any) -> dict[str, Any]:
         elf = build(project.directory)
         model = project.context["model"]
         figures.update(elf_sizes(elf))
-        figures.update(cost_figures(elf, model["sample_rate_hz"], model["hop"]))
-        figures["instructions_per_mac"] = round(
-            figures["instructions_per_inference"] / max(1, figures["macs_per_inference"]), 2
-        )
+        try:
+            figures.update(cost_figures(elf, model["sample_rate_hz"], model["hop"]))
+        except NoCostCounter as exc:
+            project.warnings.append(str(exc))
+            figures.update(instructions_per_inference=None, instructions_per_second=None)
+        else:
+            figures["instructions_per_mac"] = round(
+                figures["instructions_per_inference"] / max(1, figures["macs_per_inference"]), 2
+            )
     return figures
