@@ -12,12 +12,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-from repcount import quant, tflite_model
+from repcount import quant, tflite_model, tflm
 
 WINDOW, HOP, OUT_STRIDE = 32, 8, 4
 FULL_SCALE_G = 8
 RATE_HZ = 50
-FIXTURE_ARENA_BYTES = 3000
 
 
 def convert(head: str) -> bytes:
@@ -51,7 +50,7 @@ def convert(head: str) -> bytes:
 
 
 def write_model_dir(directory: Path, data: bytes, name: str, mount: str = "wrist") -> Path:
-    """model.tflite plus a card.json (docs/model-card.md) derived from it."""
+    """model.tflite plus a card.json (docs/model-card.md) derived from it, arena measured."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "model.tflite").write_bytes(data)
     m = tflite_model.read(data)
@@ -75,7 +74,7 @@ def write_model_dir(directory: Path, data: bytes, name: str, mount: str = "wrist
         "model_hash": "not-trusted-by-the-renderer",
         "tflite_bytes": len(data),
         "ops": ["NOT_TRUSTED"],
-        "arena_bytes": FIXTURE_ARENA_BYTES,
+        "arena_bytes": tflm.measure_arena(data),
     }
     (directory / "card.json").write_text(json.dumps(card, indent=2))
     return directory

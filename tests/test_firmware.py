@@ -192,7 +192,11 @@ def test_cli_json_reports_what_was_rendered(models, tmp_path, capsys):
     assert info["engine"] == "tflm" and info["mount"] == "handle"
     assert info["model_hash"] == hashlib.sha256(data).hexdigest()[:16]
     assert info["tflite_bytes"] == len(data)
-    assert info["tflm_arena_bytes"] == firmware_models.FIXTURE_ARENA_BYTES
+    card = json.loads((models["tiny"] / "card.json").read_text())
+    assert info["card_arena_bytes"] == card["arena_bytes"]
+    assert info["firmware_arena_bytes"] >= info["card_arena_bytes"]
+    # measured again now in the tflite_micro runtime, not copied from the card
+    assert info["tflm_arena_bytes"] == card["arena_bytes"]
     assert info["ops"] == ["CONV_2D", "DEPTHWISE_CONV_2D", "LOGISTIC", "RESHAPE"]
     assert "src/rc_board.cpp" in info["files"]
     # the Nano's library fixes the BMI270 at +-4 g: the user is told values clip
@@ -241,3 +245,16 @@ def test_makefile_projects_build_with_their_generated_makefile(models, tmp_path,
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     built = tmp_path / "build" / ("firmware.elf" if board_id == "qemu-mps2-an386" else "repcount-firmware")
     assert built.is_file()
+
+
+def test_json_warns_when_the_cards_arena_is_below_the_measurement(models, tmp_path, capsys):
+    model = tmp_path / "m"
+    shutil.copytree(models["tiny"], model)
+    card = json.loads((model / "card.json").read_text())
+    card["arena_bytes"] = 64
+    (model / "card.json").write_text(json.dumps(card))
+    assert cli("--model", str(model), "--board", "xiao-nrf52840-sense", "--arena-margin", "0",
+               "--out", str(tmp_path / "out"), "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["firmware_arena_bytes"] == 64
+    assert any("more than the 64 generated from the card" in w for w in info["warnings"])

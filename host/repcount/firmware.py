@@ -320,19 +320,28 @@ def render(
 
 
 def measure(project: Project) -> dict[str, Any]:
-    """Figures of a rendered project (ARCHITECTURE.md names). Builds add flash/RAM here."""
-    figures: dict[str, Any] = {
-        "tflite_bytes": project.context["model"]["tflite_bytes"],
-        "tflm_arena_bytes": project.model.card.get("arena_bytes"),
-    }
+    """Figures of a rendered project (ARCHITECTURE.md names), measured by repcount.sizes:
+    the arenas and MACs of the model, and for the emulated board its flash, RAM and
+    instructions. Adds the arena the TFLM engine was generated with, and warns when the
+    card's arena is below today's measurement (a stale card)."""
+    from repcount import sizes  # runs the tflite_micro runtime (and for qemu, the emulator)
+
+    figures = sizes.measure(project)
     tflm = project.context["tflm"]
     if tflm is not None:
         figures["firmware_arena_bytes"] = tflm["arena_size"]
+        measured = figures.get("tflm_arena_bytes")
+        if isinstance(measured, int) and measured > tflm["arena_size"]:
+            project.warnings.append(
+                f"the TFLM runtime needs {measured} arena bytes, more than the {tflm['arena_size']} "
+                "generated from the card: re-measure the model or pass a larger --arena-margin"
+            )
     return figures
 
 
 def summary(project: Project) -> dict[str, Any]:
     """The --json object: what was rendered, from what, and its figures."""
+    figures = measure(project)
     return {
         "board": project.board.id,
         "engine": project.engine,
@@ -343,7 +352,8 @@ def summary(project: Project) -> dict[str, Any]:
         "ops": project.context["model"]["ops"],
         "files": sorted(str(p.relative_to(project.directory)) for p in project.files),
         "warnings": project.warnings,
-        **measure(project),
+        "card_arena_bytes": project.model.card.get("arena_bytes"),
+        **figures,
     }
 
 
@@ -366,17 +376,18 @@ def run(args: argparse.Namespace) -> int:
     engine = args.engine or boards.load(args.board).engines[0]
     project = render(args.model, args.board, args.out, engine=engine, mount=args.mount,
                      arena_margin=args.arena_margin)
-    info = summary(project)
     if args.json:
-        print(json.dumps(info))
+        print(json.dumps(summary(project)))
         return 0
     for warning in project.warnings:
         print(f"warning: {warning}")
-    print(f"rendered {len(project.files)} files for {info['board']} ({engine} engine, {project.mount} mount) "
-          f"from {info['model']} ({info['model_hash']}) into {project.directory}")
-    if engine == "tflm":
-        print(f"  ops: {', '.join(info['ops'])}; arena {info['firmware_arena_bytes']} bytes "
-              f"(measured {info['tflm_arena_bytes']} + margin)")
+    model = project.context["model"]
+    print(f"rendered {len(project.files)} files for {project.board.id} ({engine} engine, {project.mount} "
+          f"mount) from {model['name']} ({model['hash']}) into {project.directory}")
+    if project.context["tflm"] is not None:
+        tflm = project.context["tflm"]
+        print(f"  ops: {', '.join(model['ops'])}; arena {tflm['arena_size']} bytes "
+              f"({tflm['arena_measured']} measured + {tflm['arena_margin']} margin)")
     build = "pio run -t upload" if project.board.build == "platformio" else "make"
     print(f"  next: cd {project.directory} && {build}   (see README.md there)")
     return 0
