@@ -1,0 +1,282 @@
+"""Generate labelled IMU recordings: jump rope, walking, running and distractors.
+
+A physics-inspired simulator (docs/signal-model.md). Each simulated user has a style of
+their own drawn from the user's number alone (rope speed, flight time, landing impact,
+how the wrists turn the rope, double unders, misses, cadence, arm swing), so user 7 is
+the same person whatever --seed says; --seed varies the session (what they do when,
+the sensor's mounting, noise, bias, clock). Every segment and every event is labelled:
+`jump`, `double-under` and `miss` in jump rope, `step` in walking and running,
+`stair-step` on stairs (not a step the counter should count). Jump-rope sessions also
+hold rests, walking, gestures and pick-ups, so a counter learns not to count them.
+
+The IMU is simulated too: a random mounting orientation, gravity, sensitivity error,
+bias and noise, the IMU's low-pass filter, sample-time jitter and dropped samples, and
+values quantised to 16-bit counts at the full-scale range (clipped beyond it).
+Same arguments, same bytes: files are byte-identical for the same seed.
+
+Files: OUT/<user>-<activity>-<mount>-s<seed>.rec, one per user, and OUT/manifest.json
+listing files, users and the number of events of each kind the generator placed.
+User ids look like `sim-jr-u007` (activity code, user number); use --first-user to
+make users that never collide with an earlier set (e.g. 1-20 to train, 101-105 to test).
+
+Examples:
+  repcount simulate --activity jump-rope --mount wrist --users 3 --minutes 2 --seed 1 --out data/sim
+  repcount simulate --activity jump-rope --mount handle --users 2 --first-user 101 --seed 7 \\
+      --out data/heldout --plot
+  repcount simulate --activity distractors --mount wrist --users 4 --minutes 10 --out data/neg --json
+  repcount simulate --activity walking --mount pocket --users 5 --full-scale 4 --rate 100 --out data/walk
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from repcount import motions
+from repcount.errors import UserError
+from repcount.quant import raw_from_g
+from repcount.recordings import Event, Meta, Recording, Segment, save
+
+ACTIVITIES = {"jump-rope": "jr", "walking": "wk", "running": "rn", "distractors": "ds", "mixed": "mx"}
+ACTIVITY_CODES = {name: i for i, name in enumerate(ACTIVITIES)}
+MOUNTS = ("wrist", "handle", "pocket")
+FULL_SCALES = (2, 4, 8, 16)
+DISTRACTORS = ("standing", "sitting", "gestures", "stairs", "car", "elevator", "pickup")
+
+
+def user_id(activity: str, user_index: int) -> str:
+    return f"sim-{ACTIVITIES[activity]}-u{user_index:03d}"
+
+
+def simulate_user(activity: str, mount: str, user_index: int, minutes: float, seed: int,
+                  rate: float = 50.0, full_scale: float = 8.0) -> Recording:
+    """One labelled recording of simulated user `user_index` doing `activity` for `minutes`."""
+    if activity not in ACTIVITIES:
+        raise UserError(f"unknown activity {activity!r}; choose one of {', '.join(ACTIVITIES)}")
+    if mount not in MOUNTS:
+        raise UserError(f"unknown mount {mount!r}; choose one of {', '.join(MOUNTS)}")
+    if full_scale not in FULL_SCALES:
+        raise UserError(f"full scale {full_scale} g is not one an IMU offers; use one of 2, 4, 8, 16")
+    if not 10 <= rate <= 1000:
+        raise UserError(f"sample rate {rate} Hz is out of range; use 10 to 1000 Hz (the tasks use 50)")
+    if not 0.25 <= minutes <= 600:
+        raise UserError(f"--minutes {minutes} is out of range; use 0.25 to 600")
+    rng = np.random.default_rng([seed, user_index, ACTIVITY_CODES[activity], MOUNTS.index(mount)])
+    fine = rate * max(4, int(np.ceil(400 / rate)))
+    total = minutes * 60.0
+    # The grid runs past the end so a bout's last landing never falls off it; labels are clipped.
+    track = motions.Track(fine, int((total + 15.0) * fine) + 1, mount, motions.style(user_index), rng)
+    _compose(track, activity, total)
+    t, acc = _imu(track, rate, full_scale, total, rng)
+    meta = Meta(
+        sample_rate_hz=rate,
+        full_scale_g=full_scale,
+        mount=mount,
+        user=user_id(activity, user_index),
+        board="simulated",
+        device=f"sim-imu-{seed}-{user_index}",
+        extra={"source": "repcount simulate", "activity": activity, "person": f"sim-u{user_index:03d}",
+               "seed": str(seed)},
+    )
+    end = float(t[-1])
+    segments = [Segment(a, min(b, end), act) for a, b, act in sorted(track.segments) if a < end - 0.1]
+    events = [Event(et, kind) for et, kind in sorted(track.events) if et < end]
+    return Recording(meta, t, acc, None, segments, events)
+
+
+def _compose(tr: motions.Track, activity: str, total: float) -> None:
+    """Fill the session with labelled segments, back to back, until `total` seconds."""
+    rng, st = tr.rng, tr.style
+    t = 0.0
+    first = True
+    while total - t > 4.0:
+        left = total - t
+        if first:
+            kind, first = "standing", False
+        else:
+            kind = _next_kind(activity, rng, tr)
+        if kind == "jump-rope" and left <= 6.0:
+            kind = "standing"  # too little time left for a bout
+        if kind == "jump-rope":
+            bout = min(st.bout_s * rng.uniform(0.4, 1.6), left - 3.0)
+            n = max(int((bout - 2.5) * st.jump_rate_hz * 0.8), 3)  # doubles and pauses take longer
+            miss_at = int(rng.geometric(st.miss_rate))
+            end = motions.jump_bout(tr, t, min(n, miss_at), miss=miss_at < n)
+            t = end
+            if miss_at < n and total - t > 4.0:  # catch the rope, reposition it, start again
+                d = min(rng.uniform(1.5, 4.0), total - t)
+                motions.still(tr, t, t + d, "rest")
+                t += d
+            continue
+        d = min(_duration(kind, rng), left)
+        if kind in ("walking", "running", "stairs"):
+            if d < 4.0:
+                kind = "standing"
+            else:
+                motions.gait(tr, t, t + d, kind)
+        if kind in ("standing", "sitting", "rest"):
+            motions.still(tr, t, t + d, kind)
+        elif kind == "gestures":
+            motions.gestures(tr, t, t + d)
+        elif kind == "pickup":
+            motions.pickup(tr, t, t + d)
+        elif kind == "car":
+            motions.car(tr, t, t + d)
+        elif kind == "elevator":
+            motions.elevator(tr, t, t + d)
+        t += d
+    if total - t > 0:
+        motions.still(tr, t, total, "standing")
+
+
+def _next_kind(activity: str, rng: np.random.Generator, tr: motions.Track) -> str:
+    last = tr.segments[-1][2] if tr.segments else ""
+    if activity == "jump-rope":
+        if last != "jump-rope":
+            return "jump-rope"
+        return str(rng.choice(["rest", "walking", "gestures", "pickup", "standing"],
+                              p=[0.5, 0.15, 0.15, 0.1, 0.1]))
+    if activity in ("walking", "running"):
+        if last != activity:
+            return activity
+        return str(rng.choice(["standing", "walking", "gestures"], p=[0.6, 0.2, 0.2]))
+    if activity == "distractors":
+        return str(rng.choice([d for d in DISTRACTORS if d != last]))
+    options = ["jump-rope", "walking", "running", *DISTRACTORS]
+    return str(rng.choice([o for o in options if o != last]))
+
+
+def _duration(kind: str, rng: np.random.Generator) -> float:
+    low, high = {"rest": (8, 30), "standing": (3, 12), "walking": (10, 90), "running": (15, 90),
+                 "gestures": (5, 20), "pickup": (6, 20), "sitting": (10, 40), "stairs": (10, 30),
+                 "car": (20, 60), "elevator": (8, 20)}[kind]
+    return float(rng.uniform(low, high))
+
+
+def _imu(tr: motions.Track, rate: float, full_scale: float, total: float,
+         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """What an IMU mounted at a random angle reads: filtered, jittered, noisy, clipped, quantised."""
+    from scipy.ndimage import gaussian_filter1d
+    from scipy.signal import butter, sosfilt
+
+    pitch = tr.pitch + gaussian_filter1d(tr.posture_pitch, 0.25 * tr.rate)
+    roll = tr.roll + gaussian_filter1d(tr.posture_roll, 0.25 * tr.rate)
+    f = tr.lin + np.array([0.0, 0.0, 1.0])  # specific force: gravity reads +1 g upwards
+    cp, sp, cr, sr = np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
+    x = cp * f[:, 0] - sp * f[:, 2]  # into the limb's frame: undo the pitch, then the roll
+    z1 = sp * f[:, 0] + cp * f[:, 2]
+    y = cr * f[:, 1] + sr * z1
+    z = -sr * f[:, 1] + cr * z1
+    limb = np.stack([x, y, z], axis=1)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))  # a uniformly random mounting orientation
+    mounted = limb @ (q * np.sign(np.linalg.det(q))).T
+    sos = butter(2, 0.42 * rate, fs=tr.rate, output="sos")  # the IMU's digital low-pass
+    filtered = sosfilt(sos, mounted, axis=0)
+
+    clock = 1 + rng.uniform(-0.005, 0.005)  # the IMU's own clock is off by up to 0.5 %
+    n = int(total * rate * clock) + 1
+    jitter = np.clip(rng.normal(0, rng.uniform(0.0005, 0.002), n), -0.3 / rate, 0.3 / rate)
+    t = np.arange(n) / (rate * clock) + jitter
+    t = t[(t >= 0) & (t <= total)]
+    keep = rng.random(len(t)) > rng.uniform(0.0, 0.006)
+    gaps = rng.integers(0, len(t), rng.poisson(len(t) / (rate * 120)))
+    for g in gaps:  # occasional bursts of lost samples (a busy bus, a full FIFO)
+        keep[g: g + int(rng.integers(2, 8))] = False
+    keep[0] = True
+    t = t[keep]
+    grid = np.arange(tr.n) / tr.rate
+    acc = np.stack([np.interp(t, grid, filtered[:, i]) for i in range(3)], axis=1)
+    sensitivity = 1 + rng.uniform(-0.03, 0.03, 3)
+    bias = rng.uniform(-0.04, 0.04, 3)
+    acc = acc * sensitivity + bias + rng.normal(0, rng.uniform(0.003, 0.012), acc.shape)
+    lsb = full_scale / 32768.0
+    acc = raw_from_g(acc, full_scale).astype(np.float64) * lsb + 0.0
+    return np.round(t, 4), acc
+
+
+def simulate_dataset(activity: str, mount: str, users: int, minutes: float, seed: int, out: str | Path,
+                     first_user: int = 1, rate: float = 50.0, full_scale: float = 8.0,
+                     plot: bool = False, progress: bool = False) -> list[Path]:
+    """Write one recording per user and OUT/manifest.json; return the recording paths."""
+    if users < 1:
+        raise UserError("--users must be at least 1")
+    if first_user < 0:
+        raise UserError("--first-user must be 0 or more")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths, entries = [], []
+    totals: Counter[str] = Counter()
+    for i, idx in enumerate(range(first_user, first_user + users)):
+        rec = simulate_user(activity, mount, idx, minutes, seed, rate, full_scale)
+        path = save(rec, out / f"{rec.meta.user}-{activity}-{mount}-s{seed}.rec")
+        kinds = Counter(e.kind for e in rec.events)
+        totals.update(kinds)
+        seconds: Counter[str] = Counter()
+        for s in rec.segments:
+            seconds[s.activity] += s.end - s.start
+        entries.append({"file": path.name, "user": rec.meta.user, "user_index": idx,
+                        "events": dict(sorted(kinds.items())),
+                        "segment_seconds": {k: round(v, 3) for k, v in sorted(seconds.items())}})
+        if plot:
+            from repcount.plots import plot_recording
+
+            plot_recording(rec, path.with_suffix(".png"),
+                           title=f"{rec.meta.user} {activity} ({mount}, seed {seed})")
+        paths.append(path)
+        if progress:
+            print(f"simulate: {i + 1}/{users} {path.name}", file=sys.stderr, flush=True)
+    manifest = {
+        "generator": "repcount simulate",
+        "activity": activity, "mount": mount, "seed": seed, "minutes": minutes,
+        "sample_rate_hz": rate, "full_scale_g": full_scale,
+        "users": [e["user"] for e in entries],
+        "files": entries,
+        "events": dict(sorted(totals.items())),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return paths
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--activity", choices=list(ACTIVITIES), default="jump-rope",
+                   help="what the users do: jump-rope (with rests, walking, gestures, pick-ups), "
+                        "walking, running, distractors (standing, sitting, gestures, stairs, car, "
+                        "elevator, pick-up; never a jump or step) or mixed (all of them)")
+    p.add_argument("--mount", choices=MOUNTS, default="wrist", help="where the IMU sits")
+    p.add_argument("--users", type=int, default=3, help="number of simulated users (one file each)")
+    p.add_argument("--first-user", type=int, default=1,
+                   help="number of the first user; the style follows the number, not the seed")
+    p.add_argument("--minutes", type=float, default=2.0, help="length of each recording")
+    p.add_argument("--seed", type=int, default=1, help="session randomness; same seed, same bytes")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--full-scale", type=float, default=8.0, choices=FULL_SCALES,
+                   help="IMU full-scale range in g; values beyond it clip")
+    p.add_argument("--rate", type=float, default=50.0, help="IMU sample rate in Hz (the tasks use 50)")
+    p.add_argument("--plot", action="store_true", help="also write a PNG beside each recording")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    paths = simulate_dataset(args.activity, args.mount, args.users, args.minutes, args.seed, args.out,
+                             args.first_user, args.rate, args.full_scale, args.plot,
+                             progress=args.users * args.minutes >= 30 or args.users >= 10)
+    elapsed = time.perf_counter() - start
+    manifest = json.loads((Path(args.out) / "manifest.json").read_text(encoding="utf-8"))
+    hours = args.users * args.minutes / 60
+    summary = {"out": str(args.out), "files": [p.name for p in paths], "users": manifest["users"],
+               "events": manifest["events"], "simulated_hours": hours, "seconds": round(elapsed, 3),
+               "seconds_per_simulated_hour": round(elapsed / hours, 3)}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        counts = ", ".join(f"{n} {k}" for k, n in manifest["events"].items()) or "no events"
+        print(f"wrote {len(paths)} recordings of {args.minutes:g} min to {args.out}: {counts} "
+              f"({elapsed:.1f} s)")
+    return 0

@@ -1,0 +1,156 @@
+"""The simulator: labels match what it placed, same seed same bytes, IMU-like values, real physics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from repcount import motions, simulation
+from repcount.errors import UserError
+from repcount.recordings import load
+
+DONE_WHEN = ["--activity", "jump-rope", "--mount", "wrist", "--users", "3", "--minutes", "2", "--seed", "1"]
+
+
+def simulate(argv: list[str], capsys: pytest.CaptureFixture[str] | None = None) -> dict | None:
+    """Run `repcount simulate ARGV` through the module's own parser, as the CLI does."""
+    parser = argparse.ArgumentParser(prog="repcount simulate")
+    simulation.add_arguments(parser)
+    assert simulation.run(parser.parse_args(argv)) == 0
+    return json.loads(capsys.readouterr().out) if capsys else None
+
+
+@pytest.fixture(scope="module")
+def jump_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sim") / "a"
+    simulate([*DONE_WHEN, "--out", str(out)])
+    return out
+
+
+def test_labelled_events_are_what_the_generator_intended(jump_dir):
+    manifest = json.loads((jump_dir / "manifest.json").read_text())
+    assert manifest["users"] == ["sim-jr-u001", "sim-jr-u002", "sim-jr-u003"]
+    total: Counter[str] = Counter()
+    for entry in manifest["files"]:
+        rec = load(jump_dir / entry["file"])
+        counts = Counter(e.kind for e in rec.events)
+        assert dict(counts) == entry["events"]
+        total.update(counts)
+        assert rec.meta.user == entry["user"] and rec.meta.mount == "wrist"
+        jumping = rec.segments_of(["jump-rope"])
+        jumps = rec.events_of(["jump", "double-under"])
+        assert len(jumps) >= 60  # two minutes of a jump-rope session are mostly jumping
+        # Every jump lies inside a jump-rope segment, and the rate there is a human one.
+        assert all(any(s.start <= t <= s.end for s in jumping) for t in jumps)
+        per_minute = len(jumps) / sum(s.end - s.start for s in jumping) * 60
+        assert 40 <= per_minute <= 200
+        # Every second of the recording is labelled with exactly one activity.
+        segs = sorted(rec.segments, key=lambda s: s.start)
+        assert segs[0].start == 0 and segs[-1].end == pytest.approx(rec.t[-1], abs=0.05)
+        assert all(a.end == pytest.approx(b.start) for a, b in zip(segs, segs[1:], strict=False))
+        assert all(rec.t[0] <= e.t <= rec.t[-1] for e in rec.events)
+    assert dict(total) == manifest["events"]
+    assert total["jump"] > 0
+
+
+def test_same_seed_gives_byte_identical_files(jump_dir, tmp_path):
+    again = tmp_path / "b"
+    simulate([*DONE_WHEN, "--out", str(again)])
+    names = sorted(p.name for p in jump_dir.iterdir())
+    assert names == sorted(p.name for p in again.iterdir())
+    for name in names:
+        assert (jump_dir / name).read_bytes() == (again / name).read_bytes(), name
+
+
+def test_another_seed_gives_other_sessions_of_the_same_people(jump_dir, tmp_path):
+    other = tmp_path / "c"
+    simulate([*DONE_WHEN[:-1], "2", "--out", str(other)])
+    a = load(jump_dir / "sim-jr-u002-jump-rope-wrist-s1.rec")
+    b = load(other / "sim-jr-u002-jump-rope-wrist-s2.rec")
+    assert a.meta.user == b.meta.user == "sim-jr-u002"
+    assert a.meta.extra["person"] == b.meta.extra["person"] == "sim-u002"
+    assert a.acc.shape != b.acc.shape or not np.array_equal(a.acc, b.acc)
+    assert motions.style(2) == motions.style(2) != motions.style(3)
+
+
+def test_first_user_names_users_that_never_collide(tmp_path, capsys):
+    summary = simulate(["--activity", "walking", "--users", "2", "--first-user", "101", "--minutes", "0.5",
+                        "--out", str(tmp_path), "--json"], capsys)
+    assert summary["users"] == ["sim-wk-u101", "sim-wk-u102"]
+    assert summary["events"]["step"] > 0
+    assert summary["simulated_hours"] == pytest.approx(2 * 0.5 / 60)
+
+
+def test_values_are_imu_counts_clipped_at_the_full_scale():
+    rec = simulation.simulate_user("jump-rope", "handle", 4, 2, seed=3, full_scale=2)
+    lsb = 2 / 32768
+    counts = rec.acc / lsb
+    assert np.array_equal(counts, np.round(counts))
+    assert rec.acc.min() == -2.0 and rec.acc.max() == 2.0 - lsb  # a handle's swings clip at 2 g
+    assert rec.meta.full_scale_g == 2
+
+
+def test_time_stamps_jitter_and_samples_drop_like_a_real_imu():
+    rec = simulation.simulate_user("distractors", "wrist", 5, 10, seed=4)
+    dt = np.diff(rec.t)
+    assert np.all(dt > 0)
+    assert np.median(dt) == pytest.approx(0.02, rel=0.01)
+    assert np.std(dt[dt < 0.03]) > 1e-4  # jitter
+    assert np.sum(dt > 0.03) >= 3  # dropped samples
+    assert not rec.events_of(["jump", "double-under", "step"]).size  # distractors never count
+    assert {"standing", "sitting", "gestures", "stairs", "car", "elevator", "pickup"} >= {
+        s.activity for s in rec.segments}
+    assert len({s.activity for s in rec.segments}) >= 5
+
+
+@pytest.mark.parametrize("user", [1, 2, 3])
+def test_jump_landings_follow_a_free_fall_and_steps_do_not(user):
+    """In a pocket, a rope jump reads ~0 g just before landing, then a hard impact; a walk never does."""
+    jump = simulation.simulate_user("jump-rope", "pocket", user, 1.5, seed=5)
+    walk = simulation.simulate_user("walking", "pocket", user, 1.5, seed=5)
+
+    def around(rec, kinds, before, after, fn):
+        mag = np.linalg.norm(rec.acc, axis=1)
+        return np.array([fn(mag[(rec.t > t - before) & (rec.t < t + after)]) for t in rec.events_of(kinds)])
+
+    assert np.median(around(jump, ["jump", "double-under"], 0.12, -0.01, np.min)) < 0.2
+    assert np.median(around(jump, ["jump", "double-under"], 0.02, 0.08, np.max)) > 2.0
+    assert np.percentile(around(walk, ["step"], 0.12, -0.01, np.min), 5) > 0.4
+
+
+def test_a_ten_minute_recording_of_every_kind(tmp_path):
+    for activity in simulation.ACTIVITIES:
+        rec = simulation.simulate_user(activity, "wrist", 9, 10, seed=6)
+        assert rec.duration == pytest.approx(600, abs=5)
+        assert len(rec.t) > 0.98 * 600 * 50
+
+
+def test_plot_writes_a_png(tmp_path):
+    simulate(["--users", "1", "--minutes", "0.5", "--out", str(tmp_path), "--plot"])
+    png = tmp_path / "sim-jr-u001-jump-rope-wrist-s1.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"full_scale": 3.0}, "full scale 3.0 g is not one an IMU offers; use one of 2, 4, 8, 16"),
+        ({"rate": 5.0}, "sample rate 5.0 Hz is out of range"),
+        ({"minutes": 0.0}, "--minutes 0.0 is out of range"),
+        ({"activity": "skipping"}, "unknown activity 'skipping'; choose one of jump-rope, walking"),
+        ({"mount": "ankle"}, "unknown mount 'ankle'; choose one of wrist, handle, pocket"),
+    ],
+)
+def test_bad_arguments_are_explained(kwargs, message):
+    args = {"activity": "jump-rope", "mount": "wrist", "user_index": 1, "minutes": 1.0, "seed": 1, **kwargs}
+    with pytest.raises(UserError, match="^" + message.replace(".", r"\.")):
+        simulation.simulate_user(**args)
+
+
+def test_zero_users_is_explained(tmp_path):
+    with pytest.raises(UserError, match="--users must be at least 1"):
+        simulation.simulate_dataset("walking", "wrist", 0, 1, 1, tmp_path)
