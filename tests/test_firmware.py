@@ -258,3 +258,14 @@ def test_json_warns_when_the_cards_arena_is_below_the_measurement(models, tmp_pa
     info = json.loads(capsys.readouterr().out)
     assert info["firmware_arena_bytes"] == 64
     assert any("more than the 64 generated from the card" in w for w in info["warnings"])
+
+
+def test_rendering_again_with_another_engine_leaves_no_stale_sources(models, tmp_path):
+    firmware.render(models["tiny"], "m5stickc-plus", tmp_path, engine="tflm")
+    assert (tmp_path / "src" / "rc_engine_tflm.cc").is_file()
+    project = firmware.render(models["tiny"], "m5stickc-plus", tmp_path, engine="native")
+    assert not (tmp_path / "src" / "rc_engine_tflm.cc").exists()
+    assert not (tmp_path / "src" / "rc_model_data.c").exists()
+    assert any("src/rc_engine_tflm.cc left by an earlier render" in w for w in project.warnings)
+    in_src = sorted(p for p in project.files if p.parent.name == "src")
+    assert sorted((tmp_path / "src").iterdir()) == in_src

@@ -316,7 +316,19 @@ def render(
             project.files.append(render_to(template, context, destination))
     for template in board_templates:
         project.files.append(render_to(template, context, _destination(out, template, f"boards/{board.id}")))
+    _remove_stale(project)
     return project
+
+
+def _remove_stale(project: Project) -> None:
+    """src/ is wholly generated: files a previous render left (another engine's, say) would
+    otherwise be compiled in by the Makefile's or PlatformIO's wildcard."""
+    rendered = {p.resolve() for p in project.files}
+    for path in sorted((project.directory / "src").rglob("*")):
+        if path.is_file() and path.resolve() not in rendered:
+            path.unlink()
+            stale = path.relative_to(project.directory)
+            project.warnings.append(f"removed {stale} left by an earlier render")
 
 
 def measure(project: Project) -> dict[str, Any]:
