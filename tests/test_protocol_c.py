@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
-from hostdevice import ARM, C_DIR, STRICT, render_core
+import serial
+from hostdevice import ARM, C_DIR, STRICT, context, render_core, running_device
+from repcount import protocol as P
+from repcount import quant
+from repcount.seriallink import Link, LinkError
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "protocol.json").read_text())
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g", "-O1"]
@@ -156,3 +162,138 @@ def test_host_linux_device_builds_warning_free(core_dir: Path, tmp_path: Path) -
     from hostdevice import build_device
 
     assert build_device(tmp_path).is_file()
+
+
+# ---- the device app, end to end on the host-linux device ----
+
+@pytest.fixture(scope="module")
+def device_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from hostdevice import build_device
+
+    return build_device(tmp_path_factory.mktemp("device"))
+
+
+def _replay_signal(n: int) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return rng.integers(-32768, 32768, size=(n, 3)).astype(np.int16)
+
+
+def _expected_outputs(xyz: np.ndarray) -> list[tuple[int, ...]]:
+    """The stub engine's outputs: input (4j, x) of each window, quantised as the device does."""
+    ctx = context()["model"]
+    q = quant.quantize_input(xyz, ctx["input_multiplier"], ctx["input_shift"], ctx["input_zero_point"])
+    window, hop, out_len = ctx["window"], ctx["hop"], ctx["output_len"]
+    step = ctx["input_len"] // out_len
+    outs = []
+    for start in range(0, len(xyz) - window + 1, hop):
+        flat = q[start : start + window].reshape(-1)
+        outs.append(tuple(int(flat[j * step]) for j in range(out_len)))
+    return outs
+
+
+@pytest.mark.parametrize("transport", ["tcp", "pty"])
+def test_replay_outputs_match_with_flow_control(device_exe: Path, transport: str) -> None:
+    xyz = _replay_signal(2000)
+    args = ("--pty",) if transport == "pty" else ()
+    with running_device(device_exe, *args) as dev, Link.open(dev.url) as link:
+        info = link.hello()
+        assert (info.board, info.replay_capacity, info.window, info.hop) == ("host-linux", 256, 20, 5)
+        outputs = [m for m in link.replay(xyz) if isinstance(m, P.Output)]
+        assert [m.inference for m in outputs] == list(range(len(outputs)))
+        assert [m.values for m in outputs] == _expected_outputs(xyz)
+        assert link.stats.lost == link.stats.crc_errors == 0
+        assert link.device_stats().lost == 0
+
+
+def test_replay_recovers_from_host_frames_lost_on_the_way(device_exe: Path) -> None:
+    """Dropped SAMPLES frames: the device reports the gap, the host resends, nothing is missing."""
+    xyz = _replay_signal(1500)
+    with running_device(device_exe) as dev, Link.open(dev.url) as link:
+        link.hello()
+        write = link._write
+        samples_frames = 0
+
+        def lossy_write(data: bytes) -> None:
+            nonlocal samples_frames
+            decoded = P.cobs_decode(data.rstrip(b"\x00").lstrip(b"\x00"))
+            if decoded and decoded[0] == P.SAMPLES:
+                samples_frames += 1
+                if samples_frames in (3, 17, 18):
+                    return
+            write(data)
+
+        link._write = lossy_write  # type: ignore[method-assign]
+        outputs = [m.values for m in link.replay(xyz) if isinstance(m, P.Output)]
+        link._write = write  # type: ignore[method-assign]
+        assert outputs == _expected_outputs(xyz)
+        gaps = [e for e in link.errors if e.code == P.ERR_SAMPLE_GAP]
+        assert gaps and gaps[0].describe().startswith("sample index gap")
+        assert link.device_stats().lost == 3  # the device saw the host's seq gaps
+
+
+def test_device_counts_what_went_wrong_on_the_way_in(device_exe: Path) -> None:
+    """Corrupted, duplicated, dropped and over-long host frames show in the device's STATS."""
+    with running_device(device_exe) as dev, Link.open(dev.url) as link:
+        link.hello()
+        tx = P.Sender()
+        tx.seq = 100
+        good = [tx.frame(P.STATS) for _ in range(6)]
+        corrupt = bytearray(good[1])
+        corrupt[-3] ^= 0x55
+        wire = (P.encode_frame(P.HELLO, 99) + good[0] + bytes(corrupt) + good[2] + good[2] + good[4]
+                + b"\x41" * 600 + b"\x00" + good[5])
+        link.port.write(wire)
+        replies = [m for f, m in link.messages(0.5) if f.type == P.STATS]
+        assert len(replies) == 4  # good 0, 2, 4, 5
+        assert replies[-1].stats.as_dict() == {
+            "frames_ok": 6, "crc_errors": 1, "cobs_errors": 0, "overlong": 1, "lost": 2, "duplicates": 1,
+        }  # HELLO(99) restarts the sequence; frames_ok counts the HELLO of link.hello() too
+
+
+def test_device_answers_bad_requests_with_errors(device_exe: Path) -> None:
+    with running_device(device_exe) as dev, Link.open(dev.url) as link:
+        link.hello()
+        link.send(P.MODE, bytes([7]))
+        link.send(0x55, b"abc")
+        link.send(P.SAMPLES, P.encode_samples(0, np.zeros((2, 3))))
+        link.send(P.HELLO, b"x")
+        list(link.messages(0.3))
+        codes = [(e.code, e.arg0) for e in link.errors]
+        assert codes == [(P.ERR_BAD_MODE, 7), (P.ERR_UNKNOWN_TYPE, 0x55), (P.ERR_NOT_REPLAYING, P.MODE_IDLE),
+                         (P.ERR_BAD_LENGTH, P.HELLO)]
+
+
+def test_engine_init_failure_is_reported_with_its_numbers(tmp_path: Path) -> None:
+    from hostdevice import build_device
+
+    exe = build_device(tmp_path, extra_flags=("-DRC_STUB_ENGINE_FAIL",))
+    with running_device(exe) as dev, Link.open(dev.url) as link:
+        link.hello()
+        with pytest.raises(LinkError, match="stayed in idle mode instead of replay: engine init failed"):
+            link.set_mode(P.MODE_REPLAY)
+        assert "arena 1024 bytes, model needs 20480" in link.errors[-1].text
+
+
+def test_boot_announces_the_device(device_exe: Path) -> None:
+    """The device sends BOOT (its INFO) at start-up: on TCP when the first client connects.
+
+    A raw socket reads it: pyserial's socket:// flushes what arrived while it opened."""
+    with running_device(device_exe) as dev:
+        host, port = dev.url.removeprefix("socket://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as conn:
+            rx = P.Receiver()
+            frames: list[P.Frame] = []
+            while not frames:
+                frames += rx.feed(conn.recv(4096))
+    assert frames[0].type == P.BOOT and frames[0].seq == 0
+    info = P.decode(frames[0])
+    assert isinstance(info, P.Info) and info.model_hash == "0123456789abcdef"
+
+
+def test_link_notices_a_device_reset() -> None:
+    port = serial.serial_for_url("loop://", timeout=0.05)
+    with Link(port) as link:
+        boot = next(c for c in VECTORS["frames"] if c["name"] == "boot")
+        port.write(bytes.fromhex(boot["wire"]))
+        assert [f.type for f, _ in link.poll()] == [P.BOOT]
+        assert link.boots == 1 and link.info is not None and link.info.board == "host-linux"

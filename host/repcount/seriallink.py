@@ -225,6 +225,7 @@ class Link:
         limit, sent, consumed, outputs = 0, 0, 0, 0
         last_progress = time.monotonic()
         resent = False
+        rewound_to = -1
         while consumed < total or outputs < expected_outputs:
             while sent < min(limit, total):
                 n = min(P.MAX_SAMPLES_PER_FRAME, limit - sent, total - sent)
@@ -237,7 +238,11 @@ class Link:
                     progressed = msg.limit > limit or progressed
                     limit = max(limit, msg.limit)
                 elif isinstance(msg, P.Error) and msg.code == P.ERR_SAMPLE_GAP:
-                    sent = min(sent, msg.arg0)
+                    # Rewind once per gap: the frames already in flight behind the lost one
+                    # are refused with the same expected index (arg0), and refused repeats
+                    # of what the device has (arg1 < arg0) need nothing.
+                    if msg.arg1 > msg.arg0 != rewound_to:
+                        sent = rewound_to = min(sent, msg.arg0)
                 elif isinstance(msg, P.Error):
                     raise LinkError(f"{self.name}: the device reported {msg.describe()}")
                 elif isinstance(msg, P.Output):
@@ -259,7 +264,8 @@ class Link:
                         f"{self.name}: the replay stalled at sample {consumed} of {total} "
                         f"({outputs} of {expected_outputs} outputs)"
                     )
-                sent, resent, last_progress = consumed, True, time.monotonic()
+                sent = rewound_to = consumed
+                resent, last_progress = True, time.monotonic()
         self.set_mode(P.MODE_IDLE)
 
 
