@@ -77,23 +77,27 @@ def test_board_boots_echoes_counts_and_exits_with_its_code(smoke_elf: Path) -> N
         assert emu.info == "echo"
         assert emu.url == f"socket://127.0.0.1:{emu.port}"
         with serial.serial_for_url(emu.url, timeout=5) as s:
-            data = bytes(b for b in range(256) if b not in b"xfi")
+            data = bytes(b for b in range(256) if b not in b"xfios")
             s.write(data)
             assert s.read(len(data)) == bytes((b + 1) & 0xFF for b in data)
-            # Exact instruction count under -icount: 2 instructions per loop and a few around it.
+            # Exact instruction count under -icount: 2 instructions per loop, plus the counter's
+            # own and the 10 ms SysTick interrupt's (3 over the 25.6 ms the loop takes).
             s.write(b"i")
             counted = int(s.readline())
-            assert 2 * LOOPS <= counted <= 2 * LOOPS + 40
+            assert 2 * LOOPS <= counted <= 2 * LOOPS + 100
+            s.write(b"s")
+            assert 0 < int(s.readline()) < 1024  # the painted stack shows the high-water mark
             s.write(b"x")
             assert emu.wait(timeout=10) == 42
         pid = emu.pid
     assert pid is not None and not session_alive(pid)
 
 
-def test_a_fault_ends_the_emulator_with_the_fault_code(smoke_elf: Path) -> None:
+@pytest.mark.parametrize("command", [b"f", b"o"], ids=["jump-to-unmapped", "stack-overflow"])
+def test_a_fault_ends_the_emulator_with_the_fault_code(smoke_elf: Path, command: bytes) -> None:
     with Emulator(smoke_elf, probe=echo_probe) as emu:
         with serial.serial_for_url(emu.url, timeout=5) as s:
-            s.write(b"f")
+            s.write(command)
             assert emu.wait(timeout=10) == emulator.EXIT_FAULT
 
 

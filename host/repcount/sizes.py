@@ -32,7 +32,7 @@ NM_TOOL = "arm-none-eabi-nm"
 # Static buffers of the serial link, which the RAM target leaves out: the board's
 # receive ring and the protocol's frame buffers (by symbol name).
 SERIAL_BUFFER_SYMBOLS = ("rc_qemu_rx_ring", "rx", "tx_wire", "payload")
-COST_LINE = re.compile(r"rc-cost inference=(\d+) instructions=(\d+)")
+COST_LINE = re.compile(r"rc-cost inference=(\d+) instructions=(\d+) stack_peak=(\d+)")
 DEFAULT_INFERENCES = 16
 REPLAY_SEED = 6
 
@@ -78,10 +78,11 @@ def _section_size(elf: Path, name: str) -> int:
     return 0
 
 
-def inference_instructions(
+def inference_costs(
     elf: Path, inferences: int = DEFAULT_INFERENCES, timeout: float = 30.0
-) -> list[int]:
-    """Instructions of each of `inferences` inferences on the emulated Cortex-M4F.
+) -> tuple[list[int], int]:
+    """Instructions of each of `inferences` inferences on the emulated Cortex-M4F, and the
+    most stack the firmware used meanwhile (bytes).
 
     Replays a deterministic pseudo-random signal (the cost of the int8 kernels hardly
     depends on the values) in replay mode, with the device's credits as flow control."""
@@ -96,9 +97,10 @@ def inference_instructions(
         with serial.serial_for_url(emu.url, timeout=0.05) as link:
             replay(link, xyz, inferences, timeout)
         deadline = time.monotonic() + 5.0
-        costs: dict[int, int] = {}
+        costs: dict[int, tuple[int, int]] = {}
         while len(costs) < inferences and time.monotonic() < deadline:
-            costs = {int(m[1]): int(m[2]) for m in map(COST_LINE.fullmatch, emu.console_lines()) if m}
+            lines = emu.console_lines()
+            costs = {int(m[1]): (int(m[2]), int(m[3])) for m in map(COST_LINE.fullmatch, lines) if m}
             time.sleep(0.02)
     if len(costs) < inferences:
         raise NoCostCounter(
@@ -106,7 +108,7 @@ def inference_instructions(
             f"{len(costs)}; it must be built for {QEMU_BOARD} with the link option "
             "-Wl,--wrap=rc_engine_invoke (the board's rc_cost.c counts through it)"
         )
-    return [costs[i] for i in range(inferences)]
+    return [costs[i][0] for i in range(inferences)], max(peak for _, peak in costs.values())
 
 
 def replay(link: Any, xyz: np.ndarray, inferences: int, timeout: float = 30.0) -> list[Any]:
@@ -155,13 +157,14 @@ def cost_figures(
     elf: Path, sample_rate_hz: float, hop: int, inferences: int = DEFAULT_INFERENCES
 ) -> dict[str, Any]:
     """Instructions per inference (the largest seen, and the mean) and per second of signal."""
-    counts = inference_instructions(elf, inferences)
+    counts, stack_peak = inference_costs(elf, inferences)
     per_inference = max(counts)
     return {
         "instructions_per_inference": per_inference,
         "instructions_per_inference_mean": round(statistics.fmean(counts), 1),
         "instructions_per_second": round(per_inference * sample_rate_hz / hop),
         "inferences_per_second": sample_rate_hz / hop,
+        "stack_peak_bytes": stack_peak,
     }
 
 

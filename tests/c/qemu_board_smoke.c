@@ -3,6 +3,8 @@
  * transmit, the instruction counter and the semihosting exit codes.
  *   any other byte b -> echoes b + 1
  *   'i' -> runs a 2-instruction loop 100000 times, prints the instructions it counted
+ *   's' -> prints the stack high-water mark (bytes)
+ *   'o' -> recurses until the stack overflows (a fault)
  *   'x' -> exits with code 42;  'f' -> jumps to unmapped memory (a fault) */
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +33,16 @@ static void count_loop(void)
     print_u32((uint32_t)(rc_qemu_instructions() - start));
 }
 
+static uint32_t recurse(volatile uint32_t depth)
+{
+    volatile uint8_t frame[256];
+    if (depth == UINT32_MAX) { /* never: 4 KB of stack run out long before */
+        return 0;
+    }
+    frame[depth & 0xFFu] = (uint8_t)depth;
+    return recurse(depth + 1u) + frame[(depth + 1u) & 0xFFu];
+}
+
 int main(void)
 {
     rc_qemu_board_init();
@@ -41,6 +53,10 @@ int main(void)
                 rc_qemu_exit(42);
             } else if (b == 'f') {
                 ((void (*)(void))0x30000001u)();
+            } else if (b == 's') {
+                print_u32(rc_qemu_stack_peak());
+            } else if (b == 'o') {
+                print_u32(recurse(0));
             } else if (b == 'i') {
                 count_loop();
             } else {
