@@ -1,0 +1,145 @@
+"""The native engine generator: refusals, the arena plan, MAC counts, and the Cortex-M4 build.
+
+Bit-exactness itself is tests/test_native_bitexact.py; here: what a user sees when the
+model cannot run natively, that the planned arena never lets two live tensors share a
+byte and is no larger than TFLM's measured arena, and that the generated C builds for a
+Cortex-M4F warning-free, with no floating point and no external symbol at all.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from native_harness import compiler, render_model
+from repcount import native, tflm
+from repcount.errors import UserError
+from repcount.tflite_model import read
+from tflite_builder import INT8, ModelBuilder, random_model
+
+ARM_GCC = shutil.which("arm-none-eabi-gcc")
+ARM_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16",
+             "-mfloat-abi=hard", "-Os"]
+
+
+def _conv_chain(length: int = 64, channels: tuple[int, ...] = (3, 16, 16, 8), tail: str = "") -> bytes:
+    """Input (1, length, 1, c0) through (5, 1) SAME convolutions, optionally one more op."""
+    b = ModelBuilder()
+    x = b.act((1, length, 1, channels[0]), 0.05, 3)
+    first = x
+    rng = np.random.default_rng(5)
+    for c_in, c_out in zip(channels, channels[1:], strict=False):
+        w = b.tensor((c_out, 5, 1, c_in), INT8, np.full(c_out, 0.01, np.float32), np.zeros(c_out, np.int64),
+                     0, rng.integers(-127, 128, (c_out, 5, 1, c_in)).astype(np.int8))
+        bias = b.tensor((c_out,), 2, np.full(c_out, np.float32(0.05) * np.float32(0.01)),
+                        np.zeros(c_out, np.int64), 0, np.zeros(c_out, np.int32))
+        y = b.act((1, length, 1, c_out), 0.05, -5)
+        o = b.s.Conv2DOptionsT()
+        o.padding, o.strideH, o.strideW, o.dilationHFactor, o.dilationWFactor = 0, 1, 1, 1, 1
+        b.op("CONV_2D", [x.index, w, bias], [y.index], o, "Conv2DOptions")
+        x = y
+    if tail:
+        y = b.act(x.shape, 1 / 256, -128) if tail == "LOGISTIC" else b.act(x.shape, 0.05, 0)
+        b.op(tail, [x.index], [y.index])
+        x = y
+    return b.finish([first.index], [x.index])
+
+
+def test_unsupported_op_fails_at_generation_with_its_name(tmp_path: Path) -> None:
+    model = read(_conv_chain(tail="TANH"))
+    with pytest.raises(UserError, match=r"TANH.*not supported by the 'native' engine"):
+        native.generate(model, tmp_path)
+    assert not (tmp_path / "rc_engine_native.c").exists()
+
+
+def test_float_tensor_is_refused_with_the_fix(tmp_path: Path) -> None:
+    b = ModelBuilder()
+    x = b.act((1, 4), 0.1, 0)
+    f = b.tensor((1, 4), 0)  # float32
+    b.op("DEQUANTIZE", [x.index], [f])
+    y = b.act((1, 4), 0.1, 0)
+    b.op("QUANTIZE", [f], [y.index])
+    model = read(b.finish([x.index], [y.index]))
+    with pytest.raises(UserError, match="DEQUANTIZE"):
+        native.generate(model, tmp_path)
+    model.ops = model.ops[1:]  # QUANTIZE from a float tensor alone: the dtype check speaks
+    model.inputs = [f]
+    with pytest.raises(UserError, match="float32 tensor .*int8 models only"):
+        native.generate(model, tmp_path)
+
+
+def test_macs_count_every_kernel_tap() -> None:
+    model = read(_conv_chain(length=64, channels=(3, 16, 16, 8)))
+    assert native.macs(model) == 64 * 5 * (3 * 16 + 16 * 16 + 16 * 8)
+
+
+@pytest.mark.parametrize("seed", range(0, 400, 7))
+def test_arena_plan_never_overlaps_live_tensors(seed: int) -> None:
+    model = read(random_model(seed, max_ops=8))
+    plan = native.plan_arena(model)
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for k, op in enumerate(model.ops):
+        for i in (*op.inputs, *op.outputs):
+            r = plan.aliases.get(i, i)
+            if r in plan.offsets:
+                first.setdefault(r, k)
+                last[r] = k
+    size = {r: model.tensors[r].nbytes for r in plan.offsets}
+    for a in plan.offsets:
+        assert plan.offsets[a] + size[a] <= plan.arena_bytes
+        for b in plan.offsets:
+            if a < b and not (last[a] < first[b] or last[b] < first[a]):
+                ends = sorted((plan.offsets[t], plan.offsets[t] + size[t]) for t in (a, b))
+                assert ends[0][1] <= ends[1][0], f"tensors {a} and {b} are live together and overlap"
+
+
+def test_arena_of_a_chain_is_two_tensors_and_below_tflm(tmp_path: Path) -> None:
+    data = _conv_chain(length=64, channels=(3, 16, 16, 16, 8))
+    model = read(data)
+    native_bytes = native.arena_bytes(model)
+    # input and output stay in the caller's buffers; two 64x16 intermediates alternate
+    assert native_bytes == 2 * 64 * 16
+    tflm_bytes = tflm.measure_arena(data)
+    print(f"\narena: native {native_bytes} bytes, TFLM {tflm_bytes} bytes")
+    assert native_bytes <= tflm_bytes
+
+
+def test_engine_reports_its_arena(tmp_path: Path) -> None:
+    model = read(_conv_chain(length=40, channels=(3, 8, 8, 4)))
+    render_model(model, tmp_path)
+    (tmp_path / "main.c").write_text(
+        '#include <stdio.h>\n#include "rc_engine.h"\n'
+        "int main(void) {\n"
+        "    printf(\"%u %d\\n\", (unsigned)rc_engine_arena_used(), rc_engine_init());\n"
+        "    return 0;\n}\n"
+    )
+    exe = tmp_path / "engine"
+    subprocess.run([compiler(), "-std=c99", "-Wall", "-Werror", "-I", str(tmp_path), str(tmp_path / "main.c"),
+                    str(tmp_path / "rc_engine_native.c"), "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(native.arena_bytes(model)), "0"]
+
+
+@pytest.mark.skipif(ARM_GCC is None, reason="arm-none-eabi-gcc not installed")
+def test_cortex_m4_build_is_warning_free_integer_only_and_self_contained(tmp_path: Path) -> None:
+    seeds = [s for s in range(60) if {"LOGISTIC", "SOFTMAX"} & set(read(random_model(s)).op_names)][:3]
+    sources = [_conv_chain(tail="LOGISTIC"), *(random_model(s) for s in [*seeds, *range(8)])]
+    for j, data in enumerate(sources):
+        d = tmp_path / f"m{j}"
+        render_model(read(data), d)
+        obj = d / "engine.o"
+        r = subprocess.run([ARM_GCC, *ARM_FLAGS, "-I", str(d), "-c", str(d / "rc_engine_native.c"),
+                            "-o", str(obj)], capture_output=True, text=True)
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+        undefined = subprocess.run(["arm-none-eabi-nm", "-u", str(obj)], capture_output=True, text=True,
+                                   check=True).stdout.split()[1::2]
+        # gcc may emit memset/memcpy for plain loops (it requires them even freestanding)
+        assert set(undefined) <= {"memset", "memcpy"}, f"the engine must need no library: {undefined}"
+        asm = subprocess.run(["arm-none-eabi-objdump", "-d", str(obj)], capture_output=True, text=True,
+                             check=True).stdout
+        fpu = [line for line in asm.splitlines() if "\tv" in line and "vmov" not in line]
+        assert fpu == [], f"floating-point instructions in the engine: {fpu[:5]}"
