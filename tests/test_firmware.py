@@ -243,7 +243,7 @@ def test_makefile_projects_build_with_their_generated_makefile(models, tmp_path,
     firmware.render(models["tiny"], board_id, tmp_path, engine="native")
     proc = subprocess.run(["make", "-C", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    built = tmp_path / "build" / ("firmware.elf" if board_id == "qemu-mps2-an386" else "repcount-firmware")
+    built = tmp_path / "build" / ("firmware.elf" if board_id == "qemu-mps2-an386" else "repcount-device")
     assert built.is_file()
 
 
