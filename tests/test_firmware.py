@@ -182,6 +182,21 @@ def test_clear_errors_for_board_engine_and_model(models, tmp_path):
         firmware.render(tmp_path / "nope", "host-linux", tmp_path, engine="native")
     with pytest.raises(UserError, match="no card.json"):
         firmware.render(tmp_path, "host-linux", tmp_path / "out", engine="native")
+    with pytest.raises(UserError, match="--arena-margin must be >= 0"):
+        firmware.render(models["tiny"], "m5stickc-plus", tmp_path / "out", engine="tflm", arena_margin=-1)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match="is a file; give a directory"):
+        firmware.render(models["tiny"], "host-linux", tmp_path / "file", engine="native")
+    with pytest.raises(UserError, match="no mount 'ankle'"):
+        firmware.render(models["tiny"], "host-linux", tmp_path / "out", engine="native", mount="ankle")
+
+
+def test_cli_defaults_to_the_boards_first_engine(models, tmp_path, capsys):
+    assert cli("--model", str(models["tiny"]), "--board", "qemu-mps2-an386", "--out", str(tmp_path)) == 0
+    printed = capsys.readouterr().out
+    assert "qemu-mps2-an386 (native engine, wrist mount)" in printed
+    assert f"next: cd {tmp_path} && make" in printed
+    assert (tmp_path / "src" / "rc_engine_native.c").is_file()
 
 
 def test_cli_json_reports_what_was_rendered(models, tmp_path, capsys):

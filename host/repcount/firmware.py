@@ -275,6 +275,8 @@ def render(
     """Render a complete project for `board_id` into `out`; UserError on anything unsupported."""
     board = boards.load(board_id)
     board.check_engine(engine)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a directory for the project")
     model = load_model(model_spec)
     check_model_ops(model.tflite, engine)
     mount = mount or str(model.card.get("mount") or "wrist")
