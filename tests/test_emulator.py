@@ -99,6 +99,8 @@ def test_a_fault_ends_the_emulator_with_the_fault_code(smoke_elf: Path, command:
         with serial.serial_for_url(emu.url, timeout=5) as s:
             s.write(command)
             assert emu.wait(timeout=10) == emulator.EXIT_FAULT
+        report = emu.fault()
+        assert report is not None and report.startswith("rc-fault exception=0x00000003 pc=0x")
 
 
 def test_stop_leaves_no_qemu_behind(smoke_elf: Path) -> None:
@@ -169,18 +171,38 @@ def test_a_firmware_that_never_answers_hello_fails_clearly_and_is_stopped(smoke_
 # ---- the real firmware: protocol app, pipeline and native engine on the emulated board ----
 
 
+SHIPPED = sorted(p for p in (HERE.parent / "models").glob("*") if (p / "card.json").is_file())
+
+
+def render_qemu(model: Path, root: Path) -> firmware.Project:
+    return firmware.render(model, "qemu-mps2-an386", root / model.name, engine="native")
+
+
 @pytest.fixture(scope="module")
 def qemu_project(tmp_path_factory: pytest.TempPathFactory) -> firmware.Project:
+    """A firmware of a small model converted by TensorFlow here (the layout of the shipped ones)."""
     import firmware_models
 
     root = tmp_path_factory.mktemp("qemu-firmware")
-    model = firmware_models.write_model_dir(root / "tiny", firmware_models.convert("sigmoid"), "tiny")
-    return firmware.render(model, "qemu-mps2-an386", root / "fw", engine="native")
+    data = firmware_models.convert("sigmoid")
+    model = firmware_models.write_model_dir(root / "models" / "tiny", data, "tiny")
+    return render_qemu(model, root)
+
+
+@pytest.fixture(scope="module", params=["tiny", *(p.name for p in SHIPPED)])
+def any_qemu_project(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> firmware.Project:
+    """The small converted model's firmware, then each shipped model's."""
+    if request.param == "tiny":
+        return request.getfixturevalue("qemu_project")
+    return render_qemu(HERE.parent / "models" / request.param, tmp_path_factory.mktemp("qemu-shipped"))
 
 
 def test_firmware_answers_hello_with_its_model_hash_and_computes_what_tflm_computes(
-    qemu_project: firmware.Project,
+    any_qemu_project: firmware.Project,
 ) -> None:
+    qemu_project = any_qemu_project
     model = qemu_project.context["model"]
     inferences = 6
     n = model["window"] + (inferences - 1) * model["hop"]

@@ -236,6 +236,10 @@ class Emulator:
         finally:
             link.close()
 
+    def fault(self) -> str | None:
+        """The firmware's fault report (`rc-fault exception=... pc=...`), if it faulted."""
+        return next((line for line in self.console_lines() if line.startswith("rc-fault ")), None)
+
     @property
     def exit_code(self) -> int | None:
         """QEMU's exit code once it has ended (the firmware's semihosting exit code), else None."""
@@ -264,7 +268,7 @@ class Emulator:
         if code is None:
             return "QEMU still running"
         if code == EXIT_FAULT:
-            return f"the firmware faulted (QEMU exit code {code})"
+            return f"the firmware faulted: {self.fault() or 'no report'} (QEMU exit code {code})"
         return f"QEMU exited with code {code}"
 
     def stop(self) -> int | None:
@@ -331,7 +335,11 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
         code = emu.wait()
+        fault = emu.fault()
     if code == EXIT_FAULT:
-        raise UserError("the firmware faulted (HardFault or another fault handler); QEMU exit code 90")
+        raise UserError(
+            f"the firmware faulted: {fault or 'no report'}; find the pc with "
+            "`arm-none-eabi-addr2line -e build/firmware.elf PC` in the project"
+        )
     print(f"repcount emulate: the firmware ended the emulator with exit code {code}", file=sys.stderr)
     return 0 if code == 0 else 1
