@@ -1,9 +1,12 @@
 """Build and run the host-linux device (the firmware's portable core as a Linux program).
 
-Until `repcount firmware --board host-linux` renders a whole project, the tests render the
-core templates they need themselves, with a small model geometry and the stub engine of
-tests/c/stub_engine.c, and compile them with the host compiler. Everything else is the
-real firmware code: the protocol, the app, the pipeline and the host-linux board glue.
+Two builds:
+- `build_firmware`: the real thing, `repcount.firmware.render(model, "host-linux",
+  engine="native")` and the generated Makefile, for the capture tests;
+- `build_device`: the core templates rendered here with a tiny model geometry and the stub
+  engine of tests/c/stub_engine.c, whose outputs a test can predict exactly (replay
+  checks of the protocol and the app, engine failure reports). Everything else is the
+  real firmware code: the protocol, the app, the pipeline and the host-linux board glue.
 """
 
 from __future__ import annotations
@@ -64,11 +67,30 @@ def build_device(out: Path, extra_flags: tuple[str, ...] = ()) -> Path:
     render_core(out)
     exe = out / "repcount-device"
     sources = sorted(str(p) for p in out.glob("*.c"))
-    # -Wno-unused-function: rc_pipeline.c's negate_saturating is unused with an identity remap
-    # (reported to its owner); everything else builds with the strict flags.
-    cmd = ["cc", *STRICT, "-Wno-unused-function", "-O1", *extra_flags, f"-I{out}", *sources, "-lm"]
+    cmd = ["cc", *STRICT, "-O1", *extra_flags, f"-I{out}", *sources, "-lm"]
     subprocess.run([*cmd, "-o", str(exe)], check=True, capture_output=True, text=True)
     return exe
+
+
+def build_firmware(out: Path) -> Path:
+    """Render the host-linux project with the native engine and `make` it; the program's path.
+
+    The model is a shipped one when models/ has any, else a small one converted with
+    TensorFlow by tests/firmware_models.py.
+    """
+    from repcount import firmware
+
+    shipped = sorted(p.parent for p in (Path(__file__).parents[1] / "models").glob("*/card.json"))
+    if shipped:
+        model_dir = shipped[0]
+    else:
+        import firmware_models
+
+        data = firmware_models.convert("sigmoid")
+        model_dir = firmware_models.write_model_dir(out / "model", data, "fixture")
+    project = firmware.render(model_dir, "host-linux", out / "project", engine="native")
+    subprocess.run(["make", "-C", str(project.directory)], check=True, capture_output=True, text=True)
+    return project.directory / "build" / "repcount-device"
 
 
 def _die_with_parent() -> None:

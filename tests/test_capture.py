@@ -1,4 +1,4 @@
-"""`repcount capture` against the host-linux device (the real firmware core on a TCP socket).
+"""`repcount capture` against the host-linux device (the rendered firmware on a TCP socket).
 
 The device's IMU plays a recording file; capture records it back over the protocol. The
 loss test puts a small TCP proxy between them that drops, corrupts and duplicates chosen
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hostdevice import build_device, running_device
+from hostdevice import build_firmware, running_device
 from repcount import protocol as P
 from repcount.recordings import Meta, Writer, load
 
@@ -49,7 +49,8 @@ def capture_cmd(port: str, out: Path, *extra: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def device_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_device(tmp_path_factory.mktemp("device"))
+    """The host-linux firmware exactly as `repcount firmware --board host-linux` renders it."""
+    return build_firmware(tmp_path_factory.mktemp("firmware"))
 
 
 @pytest.fixture(scope="module")
