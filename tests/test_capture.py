@@ -317,3 +317,55 @@ def test_capture_help_explains_every_option() -> None:
                    "--baud", "--json", "--rate", "--units", "--event-kind"):
         assert option in text
     assert "space" in text and "start / stop a segment" in text
+
+
+def test_keys_mark_segments_and_events(device_exe: Path, source: Path, tmp_path: Path) -> None:
+    """With a terminal on stdin: s starts and stops a segment, space marks an event, q stops."""
+    import os
+    import pty
+
+    out = tmp_path / "keys.rec"
+    master, slave = pty.openpty()
+    with running_device(device_exe, "--imu", str(source), "--speed", "5") as dev:
+        proc = subprocess.Popen(capture_cmd(dev.url, out, "--activity", "jump-rope"), stdin=slave,
+                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        os.close(slave)
+        try:
+            assert proc.stderr is not None
+            keys = iter([b"s", b" ", b"s", b"q"])
+            for line in proc.stderr:
+                if (_status_samples(line) or 0) > 0:
+                    key = next(keys, None)
+                    if key is None:
+                        break
+                    os.write(master, key)
+                    if key == b"q":
+                        break
+            rest = proc.stderr.read()
+            assert proc.wait(timeout=10) == 0
+        finally:
+            proc.kill()
+            proc.wait()
+            os.close(master)
+    assert "stopped with q" in rest
+    got = load(out)
+    assert len(got.segments) == 1 and len(got.events) == 1
+    seg, event = got.segments[0], got.events[0]
+    assert seg.activity == "jump-rope" and event.kind == "jump"  # jump-rope's first event kind
+    assert seg.start <= event.t <= seg.end < got.t[-1] + 1e-9
+
+
+def test_ports_guess_the_board_from_usb_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    from repcount import seriallink
+    from serial.tools.list_ports_common import ListPortInfo
+
+    nano = ListPortInfo("/dev/ttyACM0")
+    nano.vid, nano.pid, nano.description = 0x2341, 0x805A, "Nano 33 BLE"
+    other = ListPortInfo("/dev/ttyUSB3")
+    other.vid, other.pid = 0x1234, 0x5678
+    monkeypatch.setattr(seriallink.serial.tools.list_ports, "comports", lambda: [other, nano])
+    ports = seriallink.list_ports()
+    assert [(p.device, p.usb_id, p.board_guess) for p in ports] == [
+        ("/dev/ttyACM0", "2341:805A", "nano33ble-sense-rev2"),
+        ("/dev/ttyUSB3", "1234:5678", None),
+    ]
