@@ -284,3 +284,15 @@ def test_rendering_again_with_another_engine_leaves_no_stale_sources(models, tmp
     assert any("src/rc_engine_tflm.cc left by an earlier render" in w for w in project.warnings)
     in_src = sorted(p for p in project.files if p.parent.name == "src")
     assert sorted((tmp_path / "src").iterdir()) == in_src
+
+
+def test_qemu_json_reports_flash_ram_and_instructions_from_the_generated_makefile(models, tmp_path, capsys):
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm (make toolchain)")
+    assert cli("--model", str(models["tiny"]), "--board", "qemu-mps2-an386", "--out", str(tmp_path),
+               "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["warnings"] == []
+    assert 0 < info["flash_bytes"] <= 32 * 1024 and info["ram_bytes"] > 0
+    # the Makefile links the engine call through the board's instruction counter
+    assert info["instructions_per_inference"] > 0 and info["instructions_per_second"] > 0
