@@ -145,6 +145,17 @@ def test_fuzz_c_receiver_under_sanitizers(core_dir: Path, request: pytest.Fixtur
     assert f"{iterations} inputs, no failure" in result.stdout
 
 
+def test_fuzz_device_app_under_sanitizers(core_dir: Path, request: pytest.FixtureRequest) -> None:
+    """Hostile but well-framed requests: the app never faults and always answers well-formed."""
+    bursts = max(1000, request.config.getoption("--fuzz-iterations") // 30)
+    exe = core_dir / "app_fuzz"
+    sources = [core_dir / n for n in ("rc_protocol.c", "rc_app.c", "rc_pipeline.c", "stub_engine.c")]
+    _cc([*STRICT, *SANITIZE, f"-I{core_dir}", str(C_DIR / "app_fuzz.c"), *map(str, sources), "-o", str(exe)])
+    result = subprocess.run([str(exe), str(bursts), "1"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{bursts} bursts" in result.stdout and "all well-formed" in result.stdout
+
+
 def test_core_compiles_warning_free_on_the_host(core_dir: Path) -> None:
     for name in ("rc_protocol.c", "rc_app.c"):
         _cc([*STRICT, "-pedantic", f"-I{core_dir}", "-c", str(core_dir / name),
