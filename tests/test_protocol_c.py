@@ -261,6 +261,13 @@ def test_device_counts_what_went_wrong_on_the_way_in(device_exe: Path) -> None:
         }  # HELLO(99) restarts the sequence; frames_ok counts the HELLO of link.hello() too
 
 
+def test_link_refuses_a_firmware_of_another_model(device_exe: Path) -> None:
+    with running_device(device_exe) as dev, Link.open(dev.url) as link:
+        link.require_model("0123456789abcdef")
+        with pytest.raises(LinkError, match="runs model 0123456789abcdef, not 00000000deadbeef"):
+            link.require_model("00000000deadbeef")
+
+
 def test_device_answers_bad_requests_with_errors(device_exe: Path) -> None:
     with running_device(device_exe) as dev, Link.open(dev.url) as link:
         link.hello()

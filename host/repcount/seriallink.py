@@ -186,6 +186,16 @@ class Link:
             "firmware at this baud rate? (boards that print x,y,z lines need --line-mode)"
         )
 
+    def require_model(self, model_hash: str) -> None:
+        """Refuse a device whose firmware was generated from another model than `model_hash`."""
+        info = self.info or self.hello()
+        if info.model_hash != model_hash:
+            raise LinkError(
+                f"{self.name}: the firmware runs model {info.model_hash}, not {model_hash}: comparing them "
+                "would be meaningless; regenerate and flash the firmware (`repcount firmware`) or pick "
+                "the model it was built from"
+            )
+
     def set_mode(self, mode: int, timeout: float = 1.0) -> None:
         self.send(P.MODE, bytes([mode]))
         for frame, msg in self.messages(timeout):
