@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import serial
 from hostdevice import ARM, C_DIR, STRICT, context, render_core, running_device
+from repcount import counting, quant
 from repcount import protocol as P
-from repcount import quant
+from repcount.recordings import Meta, Writer
 from repcount.seriallink import Link, LinkError
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "protocol.json").read_text())
@@ -315,3 +316,35 @@ def test_link_notices_a_device_reset() -> None:
         port.write(bytes.fromhex(boot["wire"]))
         assert [f.type for f, _ in link.poll()] == [P.BOOT]
         assert link.boots == 1 and link.info is not None and link.info.board == "host-linux"
+
+
+def test_run_mode_counts_from_the_imu_like_the_reference(device_exe: Path, tmp_path: Path) -> None:
+    """Run mode: the IMU file through the pipeline; EVENTs as repcount.counting decides them."""
+    n = 1000
+    raw = np.zeros((n, 3), dtype=np.int16)
+    for start in range(30, n - 60, 23):
+        raw[start : start + 4, 0] = 24576  # 6 g pulses: int8 96 > the threshold of 64
+    rec = tmp_path / "pulses.rec"
+    with Writer(rec, Meta(50, 8, "wrist", "u")) as w:
+        w.samples(np.arange(n) / 50, raw * (8 / 32768))
+    model = context()["model"]
+    params = counting.CountingParams(model["threshold"], model["refractory"], model["take_start"],
+                                     model["take_count"], model["out_stride"])
+    expected = counting.count_events(_expected_outputs(raw), params)
+    assert len(expected) > 20
+    with running_device(device_exe, "--imu", str(rec), "--speed", "0") as dev, Link.open(dev.url) as link:
+        link.hello()
+        link.set_mode(P.MODE_RUN)
+        events, counts = [], []
+        for _, msg in link.messages(2.0):
+            if isinstance(msg, P.CountEvent):
+                events.append(msg)
+            elif isinstance(msg, P.Count):
+                counts.append(msg.total)
+            elif isinstance(msg, P.Error):
+                break
+    assert link.errors[-1].code == P.ERR_IMU
+    assert [e.step for e in events] == expected
+    assert [e.total for e in events] == list(range(1, len(expected) + 1))
+    assert counts[-1] == len(expected)
+    assert f"count: {len(expected)}" in dev.lines
