@@ -171,6 +171,13 @@ def test_card_that_disagrees_with_the_model_is_refused(models, tmp_path):
     (model / "card.json").write_text(json.dumps(card))
     with pytest.raises(UserError, match="disagree with"):
         firmware.render(model, "host-linux", tmp_path / "out", engine="native")
+    del card["counting"]
+    (model / "card.json").write_text(json.dumps(card))
+    with pytest.raises(UserError, match="card.json has no counting.threshold; re-export the model"):
+        firmware.render(model, "host-linux", tmp_path / "out", engine="native")
+    (model / "card.json").write_text("{not json")
+    with pytest.raises(UserError, match="not valid JSON"):
+        firmware.render(model, "host-linux", tmp_path / "out", engine="native")
 
 
 def test_clear_errors_for_board_engine_and_model(models, tmp_path):
