@@ -228,9 +228,9 @@ class Link:
         sent again, and after that a LinkError says where it stopped.
         """
         xyz = np.asarray(xyz, dtype=np.int16)
+        info = self.info or self.hello()
         total = len(xyz)
-        hop = self.info.hop if self.info else 1
-        expected_outputs = max(0, (total - (self.info.window if self.info else total)) // hop + 1)
+        expected_outputs = max(0, (total - info.window) // info.hop + 1)
         self.set_mode(P.MODE_REPLAY)
         limit, sent, consumed, outputs = 0, 0, 0, 0
         last_progress = time.monotonic()
@@ -244,7 +244,7 @@ class Link:
             progressed = False
             for frame, msg in self.messages(0.02):
                 if isinstance(msg, P.Credit):
-                    consumed = max(consumed, msg.limit - (self.info.replay_capacity if self.info else 0))
+                    consumed = max(consumed, msg.limit - info.replay_capacity)
                     progressed = msg.limit > limit or progressed
                     limit = max(limit, msg.limit)
                 elif isinstance(msg, P.Error) and msg.code == P.ERR_SAMPLE_GAP:
