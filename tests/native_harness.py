@@ -140,3 +140,97 @@ def run_all(
         outs.append(data[at : at + n].reshape(len(x), *shape))
         at += n
     return outs
+
+
+ARM_CC = "arm-none-eabi-gcc"
+QEMU = "qemu-system-arm"
+ARM_FLAGS = ["-std=c99", "-Os", "-Wall", "-Wextra", "-Werror", "-mcpu=cortex-m4", "-mthumb",
+             "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-ffunction-sections", "-fdata-sections"]
+C_DIR = Path(__file__).parent / "c"
+
+_M4_DRIVER = """#include <stdint.h>
+void rc_m4_print(const char *text);
+%(decls)s
+typedef struct {
+    int (*invoke)(const int8_t *, int8_t *);
+    const int8_t *in, *want;
+    long in_len, out_len, runs;
+} model_t;
+static const model_t models[] = {
+%(table)s
+};
+static int8_t out[%(max_out)d];
+static char *put(char *p, const char *s) { while (*s) { *p++ = *s++; } return p; }
+static char *put_u(char *p, unsigned long v)
+{
+    char d[12];
+    int n = 0;
+    do { d[n++] = (char)('0' + v %% 10u); v /= 10u; } while (v);
+    while (n) { *p++ = d[--n]; }
+    return p;
+}
+int main(void)
+{
+    unsigned long m, r, i, mismatches = 0, checked = 0;
+    char line[80], *p = line;
+    for (m = 0; m < sizeof models / sizeof models[0]; ++m) {
+        for (r = 0; r < (unsigned long)models[m].runs; ++r) {
+            models[m].invoke(models[m].in + r * models[m].in_len, out);
+            for (i = 0; i < (unsigned long)models[m].out_len; ++i, ++checked) {
+                mismatches += out[i] != models[m].want[r * models[m].out_len + i];
+            }
+        }
+    }
+    p = put(p, "native-m4 mismatches=");
+    p = put_u(p, mismatches);
+    p = put(p, " checked=");
+    p = put_u(p, checked);
+    p = put(p, "\\n");
+    *p = 0;
+    rc_m4_print(line);
+    return 0;
+}
+"""
+
+
+def _array(name: str, values: np.ndarray) -> str:
+    flat = ", ".join(str(int(v)) for v in np.asarray(values).reshape(-1))
+    return f"static const int8_t {name}[] = {{{flat}}};\n"
+
+
+def run_m4(models: list[TfliteModel], inputs: list[np.ndarray], expected: list[np.ndarray], work: Path,
+           timeout: float = 120.0) -> tuple[int, int]:
+    """(mismatching bytes, compared bytes) of the engines built for Cortex-M4F and run in QEMU."""
+    units = []
+    for j, model in enumerate(models):
+        render_model(model, work / f"m{j}")
+        renames = "".join(f"#define {name} rc_m{j}_{name[len('rc_engine_'):]}\n" for name in _API)
+        (work / f"w{j}.c").write_text(f'{renames}#include "m{j}/rc_engine_native.c"\n')
+        units.append(work / f"w{j}.c")
+    decls = "".join(f"int rc_m{j}_invoke(const int8_t *, int8_t *);\n" for j in range(len(models)))
+    decls += "".join(_array(f"in{j}", x) + _array(f"want{j}", y)
+                     for j, (x, y) in enumerate(zip(inputs, expected, strict=True)))
+    table = ",\n".join(
+        f"    {{rc_m{j}_invoke, in{j}, want{j}, {x[0].size}, {y[0].size}, {len(x)}}}"
+        for j, (x, y) in enumerate(zip(inputs, expected, strict=True))
+    )
+    max_out = max(y[0].size for y in expected)
+    (work / "m4_driver.c").write_text(_M4_DRIVER % {"decls": decls, "table": table, "max_out": max_out})
+    elf = work / "m4.elf"
+    build = subprocess.run(
+        [ARM_CC, *ARM_FLAGS, "-T", str(C_DIR / "native_m4.ld"), "-nostartfiles", "--specs=nano.specs",
+         "-Wl,--gc-sections", str(C_DIR / "native_m4_start.c"), "m4_driver.c", *[u.name for u in units],
+         "-o", str(elf)],
+        cwd=work, capture_output=True, text=True)
+    if build.returncode != 0:
+        raise AssertionError(f"Cortex-M4 build failed:\n{build.stderr[-3000:]}")
+    run = subprocess.run(
+        [QEMU, "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "null",
+         "-semihosting-config", "enable=on,target=native", "-kernel", str(elf)],
+        capture_output=True, text=True, timeout=timeout)
+    for line in (run.stdout + run.stderr).splitlines():
+        if line.startswith("native-m4 mismatches="):
+            fields = dict(kv.split("=") for kv in line.split()[1:])
+            return int(fields["mismatches"]), int(fields["checked"])
+    raise AssertionError(f"no result from the emulated Cortex-M4 (exit {run.returncode}): "
+                         f"{run.stdout[-2000:]} {run.stderr[-2000:]}")

@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import collections
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from native_harness import run_all
+from native_harness import ARM_CC, QEMU, run_all, run_m4
 from repcount import tflm
 from repcount.tflite_model import TfliteModel, read
 from tflite_builder import random_model
 
 BATCH = 250  # models per compiled driver program
 RUNS = 3  # random inputs per model
+M4_MODELS = 40  # random models also run on the emulated Cortex-M4F (its SIMD dot product)
+needs_m4 = pytest.mark.skipif(shutil.which(ARM_CC) is None or shutil.which(QEMU) is None,
+                              reason="arm-none-eabi-gcc or qemu-system-arm not installed")
 
 
 def _inputs(model: TfliteModel, seed: int, runs: int = RUNS) -> np.ndarray:
@@ -74,6 +78,16 @@ def test_random_models_bit_exact(request: pytest.FixtureRequest, tmp_path: Path)
     assert diffs == 0, "\n".join(failing[:20])
 
 
+@needs_m4
+def test_random_models_bit_exact_on_emulated_cortex_m4(tmp_path: Path) -> None:
+    models = [read(random_model(seed)) for seed in range(M4_MODELS)]
+    inputs = [_inputs(m, 10**6 + seed) for seed, m in enumerate(models)]
+    expected = [tflm.run(m.data, x) for m, x in zip(models, inputs, strict=True)]
+    mismatches, checked = run_m4(models, inputs, expected, tmp_path)
+    assert checked == sum(y.size for y in expected)
+    assert mismatches == 0
+
+
 def _converted_models() -> list[bytes]:
     """Two small models through the real converter: a per-step sigmoid head (the shipped
     models' layout) and a pooled softmax classifier with a branch."""
@@ -121,11 +135,16 @@ def _converted_models() -> list[bytes]:
 @pytest.mark.slow
 def test_converted_models_bit_exact(tmp_path: Path) -> None:
     models = [read(data) for data in _converted_models()]
+    (tmp_path / "host").mkdir()
     ops = {op for m in models for op in m.op_names}
     assert {"CONV_2D", "DEPTHWISE_CONV_2D", "LOGISTIC", "FULLY_CONNECTED", "SOFTMAX", "MEAN"} <= ops
     assert any(m.tensors[op.inputs[1]].scale.size > 1 for m in models for op in m.ops
                if op.name == "CONV_2D"), "the converter's per-channel weights are covered"
     inputs = [_inputs(m, 7 + k, runs=20) for k, m in enumerate(models)]
-    diffs, total, failing = _compare(models, inputs, tmp_path)
+    diffs, total, failing = _compare(models, inputs, tmp_path / "host")
     assert total > 0
     assert diffs == 0, "\n".join(failing)
+    if shutil.which(ARM_CC) and shutil.which(QEMU):
+        expected = [tflm.run(m.data, x) for m, x in zip(models, inputs, strict=True)]
+        (tmp_path / "m4").mkdir()
+        assert run_m4(models, inputs, expected, tmp_path / "m4") == (0, total)
