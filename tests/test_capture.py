@@ -369,3 +369,20 @@ def test_ports_guess_the_board_from_usb_ids(monkeypatch: pytest.MonkeyPatch) -> 
         ("/dev/ttyACM0", "2341:805A", "nano33ble-sense-rev2"),
         ("/dev/ttyUSB3", "1234:5678", None),
     ]
+
+
+@pytest.mark.parametrize(("true_rate", "warns"), [(52.0, True), (50.0, False)])
+def test_rate_is_measured_from_arrivals_and_a_mismatch_is_reported(
+    true_rate: float, warns: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """20 s of samples arriving in batches of 10 (as frames do) with jitter."""
+    from repcount.capture import Progress, _warn_rate
+
+    rng = np.random.default_rng(0)
+    prog = Progress()
+    for last in range(9, 1000, 10):
+        prog.arrived(last, 100.0 + last / true_rate + rng.uniform(0, 0.004))
+    measured, err = prog.measured_rate()
+    assert measured == pytest.approx(true_rate, abs=3 * err) and err < 0.05
+    _warn_rate(measured, err, 50.0, prog)
+    assert ("not at the 50 Hz the file declares" in capsys.readouterr().err) is warns

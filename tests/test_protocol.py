@@ -201,3 +201,14 @@ def test_samples_round_trip_through_a_frame() -> None:
     with pytest.raises(ValueError, match="1..39 samples"):
         P.encode_samples(0, np.zeros((40, 3)))
     assert struct.unpack_from("<I", frame.payload)[0] == 5
+
+
+@pytest.mark.parametrize("type_", sorted(P.TYPE_NAMES) + [0x00, 0x7F, 0xFF])
+def test_decode_random_payloads_never_raises_anything_but_protocol_error(type_: int) -> None:
+    rng = random.Random(type_)
+    for _ in range(400):
+        payload = rng.randbytes(rng.choice([0, 1, 4, 8, 10, 24, 31, 34, rng.randrange(P.MAX_PAYLOAD + 1)]))
+        try:
+            P.decode(P.Frame(type_, 0, payload))
+        except P.ProtocolError:
+            pass

@@ -316,6 +316,7 @@ def _capture_frames(args: argparse.Namespace) -> dict:
     finally:
         link.close()
     measured, err = prog.measured_rate()
+    _warn_rate(measured, err, rate, prog)
     return {
         "path": str(args.out), "mode": "frames", "stopped_by": prog.stopped_by, "message": prog.message,
         "board": info.board, "firmware_version": info.firmware_version, "model_hash": info.model_hash,
@@ -426,9 +427,7 @@ def _capture_lines(args: argparse.Namespace) -> dict:
         status.done()
     _finish(writer, labels, (prog.samples - 1) / rate if prog.samples else 0.0, prog)
     measured, err = prog.measured_rate()
-    if measured and err is not None and abs(measured - rate) > max(3 * err, 0.005 * rate):
-        print(f"repcount capture: warning: the rate measured over the whole capture, {measured:.3f} "
-              f"+- {err:.3f} Hz, differs from the {rate:g} Hz in the file", file=sys.stderr)
+    _warn_rate(measured, err, rate, prog)
     print(f"repcount capture: {unparseable} unparseable lines", file=sys.stderr)
     return {
         "path": str(args.out), "mode": "lines", "stopped_by": prog.stopped_by, "message": prog.message,
@@ -436,6 +435,17 @@ def _capture_lines(args: argparse.Namespace) -> dict:
         "measured_rate_hz": measured, "measured_rate_stderr_hz": err, "unparseable_lines": unparseable,
         "segments": labels.segments, "events": labels.events,
     }
+
+
+def _warn_rate(measured: float | None, err: float | None, declared: float, prog: Progress) -> None:
+    """Say so when the samples did not arrive at the rate the file declares (over >= 10 s)."""
+    if measured is None or err is None or prog.first_arrival is None or prog.last_arrival is None:
+        return
+    if prog.last_arrival - prog.first_arrival < 10.0:
+        return
+    if abs(measured - declared) > max(3 * err, 0.005 * declared):
+        print(f"repcount capture: warning: samples arrived at {measured:.3f} +- {err:.3f} Hz, not at the "
+              f"{declared:g} Hz the file declares: check the board's IMU rate (or --rate)", file=sys.stderr)
 
 
 def _rate_from(prog: Progress, port: str, window: float) -> float:
