@@ -141,8 +141,8 @@ def window_labels(labels: np.ndarray, g: Geometry, stride: int, n_windows: int) 
 class Architecture:
     """Channels and kernels of the convolution stack; two layers stride 2 for out_stride 4."""
 
-    channels: tuple[int, ...] = (8, 12, 16, 12)
-    kernels: tuple[int, ...] = (5, 5, 5, 5)
+    channels: tuple[int, ...] = (8, 12, 12, 12, 12)
+    kernels: tuple[int, ...] = (5, 5, 5, 5, 5)
 
 
 def strides(arch: Architecture, out_stride: int) -> list[int]:

@@ -63,7 +63,8 @@ class Config:
     input_range_g: float = 4.0  # int8 input covers [-4 g, 4 g): scale 1/32 g
     label_steps: int = 2
     train_stride: int = 8  # samples between training windows
-    epochs: int = 24
+    rotations: int = 2  # extra copies of each training recording, turned to random orientations
+    epochs: int = 16
     qat_epochs: int = 6
     batch_size: int = 64
     learning_rate: float = 3e-3
@@ -79,6 +80,28 @@ class Trained:
     counting: dict
     q: InputQuant
     train_users: list[str]
+
+
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random 3-D rotation matrix (QR of a Gaussian matrix, signs fixed)."""
+    qm, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    qm = qm * np.sign(np.diag(r))
+    return qm if np.linalg.det(qm) > 0 else -qm
+
+
+def augmented(recs: Sequence[Recording], copies: int, seed: int) -> list[Recording]:
+    """The recordings plus `copies` turned copies of each: the sensor may sit any way round.
+
+    A wrist band or a handle can be worn at any angle, and the user's own data cannot
+    show every angle; turning the acceleration vector is exactly what another mounting
+    would have measured (gravity included), so the model learns orientation-free cues.
+    """
+    rng = np.random.default_rng(seed)
+    out = list(recs)
+    for rec in recs:
+        for _ in range(copies):
+            out.append(replace(rec, acc=rec.acc @ random_rotation(rng).T))
+    return out
 
 
 def training_arrays(recs: Sequence[Recording], task: tasks.Task, cfg: Config, q: InputQuant) -> tuple:
@@ -119,7 +142,7 @@ def fit(recs: Sequence[Recording], task: tasks.Task, cfg: Config, seed: int, pro
 
     tf.config.experimental.enable_op_determinism()
     q = InputQuant.for_range(cfg.input_range_g, task.full_scale_g)
-    x, y = training_arrays(recs, task, cfg, q)
+    x, y = training_arrays(augmented(recs, cfg.rotations, seed), task, cfg, q)
     progress(f"{len(x)} training windows from {len(recs)} recordings, {y.mean():.1%} positive steps")
     model = build_model(cfg.geometry, cfg.arch, seed)
     model.compile(keras.optimizers.Adam(cfg.learning_rate), "binary_crossentropy")
@@ -274,6 +297,7 @@ def make_card(name: str, task: tasks.Task, cfg: Config, trained: Trained, mount:
             "input_range_g": cfg.input_range_g,
             "label_steps": cfg.label_steps,
             "train_stride": cfg.train_stride,
+            "rotations": cfg.rotations,
             "epochs": cfg.epochs,
             "qat_epochs": cfg.qat_epochs,
             "batch_size": cfg.batch_size,
@@ -319,7 +343,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=1, help="seeds weights, shuffling and splits (default 1)")
     p.add_argument("--quick", action="store_true", help="few epochs: a fast demo model, less accurate")
-    p.add_argument("--epochs", type=int, help="float epochs (default 24; --quick 6)")
+    p.add_argument("--epochs", type=int, help="float epochs (default 16; --quick 6)")
     p.add_argument("--json", action="store_true", help="print the card as one JSON object on stdout")
 
 
