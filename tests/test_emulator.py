@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import serial
-from repcount import boards, emulator, firmware, native, quant, sizes, tflm
+from repcount import boards, emulator, firmware, native, protocol, quant, sizes, tflm
 from repcount.emulator import Emulator
 from repcount.errors import UserError
+from repcount.seriallink import Link
 from repcount.templates import render_to
 
 pytestmark = pytest.mark.skipif(
@@ -210,8 +211,9 @@ def test_firmware_answers_hello_with_its_model_hash_and_computes_what_tflm_compu
     with Emulator(qemu_project.directory) as emu:
         assert emu.info.model_hash == qemu_project.model.tflite.model_hash
         assert (emu.info.board, emu.info.engine) == ("qemu-mps2-an386", "native")
-        with serial.serial_for_url(emu.url, timeout=0.05) as link:
-            outputs = sizes.replay(link, raw, inferences)
+        with Link.open(emu.url) as link:
+            link.require_model(qemu_project.model.tflite.model_hash)
+            outputs = [m for m in link.replay(raw) if isinstance(m, protocol.Output)]
         pid = emu.pid
     assert pid is not None and not session_alive(pid)
     assert [o.inference for o in outputs] == list(range(inferences))

@@ -78,24 +78,22 @@ def _section_size(elf: Path, name: str) -> int:
     return 0
 
 
-def inference_costs(
-    elf: Path, inferences: int = DEFAULT_INFERENCES, timeout: float = 30.0
-) -> tuple[list[int], int]:
+def inference_costs(elf: Path, inferences: int = DEFAULT_INFERENCES) -> tuple[list[int], int]:
     """Instructions of each of `inferences` inferences on the emulated Cortex-M4F, and the
     most stack the firmware used meanwhile (bytes).
 
     Replays a deterministic pseudo-random signal (the cost of the int8 kernels hardly
-    depends on the values) in replay mode, with the device's credits as flow control."""
-    import serial
-
+    depends on the values) in replay mode through `seriallink.Link`, as HIL does."""
     from repcount.emulator import Emulator
+    from repcount.seriallink import Link
 
     with Emulator(elf) as emu:
         info = emu.info
         total = info.window + (inferences - 1) * info.hop
         xyz = np.random.default_rng(REPLAY_SEED).integers(-4096, 4096, (total, 3), dtype=np.int16)
-        with serial.serial_for_url(emu.url, timeout=0.05) as link:
-            replay(link, xyz, inferences, timeout)
+        with Link.open(emu.url) as link:
+            for _message in link.replay(xyz):
+                pass
         deadline = time.monotonic() + 5.0
         costs: dict[int, tuple[int, int]] = {}
         while len(costs) < inferences and time.monotonic() < deadline:
@@ -109,37 +107,6 @@ def inference_costs(
             "-Wl,--wrap=rc_engine_invoke (the board's rc_cost.c counts through it)"
         )
     return [costs[i][0] for i in range(inferences)], max(peak for _, peak in costs.values())
-
-
-def replay(link: Any, xyz: np.ndarray, inferences: int, timeout: float = 30.0) -> list[Any]:
-    """Send raw samples `xyz` (n, 3) in replay mode within the device's credit; return the
-    first `inferences` OUTPUT messages (`protocol.Output`) once they have come."""
-    from repcount import protocol
-
-    sender, receiver = protocol.Sender(), protocol.Receiver()
-    # HELLO first: it starts a new host sequence, so the device takes our seq 0 for no duplicate.
-    link.write(sender.frame(protocol.HELLO))
-    link.write(sender.frame(protocol.MODE, bytes([protocol.MODE_REPLAY])))
-    sent = limit = 0
-    outputs: list[Any] = []
-    deadline = time.monotonic() + timeout
-    while len(outputs) < inferences:
-        if time.monotonic() > deadline:
-            raise UserError(f"replay stalled: {len(outputs)} of {inferences} inferences in {timeout:g} s")
-        for frame in receiver.feed(link.read(max(1, link.in_waiting))):
-            message = protocol.decode(frame)
-            if isinstance(message, protocol.Credit):
-                limit = max(limit, message.limit)
-            elif isinstance(message, protocol.Output):
-                outputs.append(message)
-            elif isinstance(message, protocol.Error):
-                raise UserError(f"the firmware reported an error during replay: {message.describe()}")
-        while sent < min(limit, len(xyz)):
-            n = min(limit, len(xyz), sent + protocol.MAX_SAMPLES_PER_FRAME) - sent
-            link.write(sender.frame(protocol.SAMPLES, protocol.encode_samples(sent, xyz[sent : sent + n])))
-            sent += n
-    link.write(sender.frame(protocol.MODE, bytes([protocol.MODE_IDLE])))
-    return outputs[:inferences]
 
 
 def model_figures(tflite: Any) -> dict[str, int]:
