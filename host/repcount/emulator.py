@@ -132,6 +132,8 @@ class Emulator:
     the emulator is started and `probe(link, timeout)` (default: the protocol's HELLO, whose INFO
     is kept in `info`) is retried until the firmware answers; the probe's connection is
     then closed, so `url` is free for the caller. `probe=None` only waits for the socket.
+    QEMU gets SIGKILL when the thread that started it ends (Linux's parent-death signal
+    follows the thread), so start it from the thread that outlives its use.
     """
 
     def __init__(
