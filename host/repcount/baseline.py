@@ -24,13 +24,16 @@ class PeakParams:
     min_interval_s: float  # the fastest plausible cadence
     floor_g: float  # a peak must rise this far above gravity
     relative: float  # ... and this many local standard deviations above the local mean
+    offset_s: float = 0.0  # labelled event time minus peak time (median on training users)
     smooth_s: float = 0.1
     gravity_s: float = 1.0
     local_s: float = 2.0
 
 
 PARAMS = {
-    "jump-rope": PeakParams(min_interval_s=0.25, floor_g=0.6, relative=0.8),
+    # the smoothed magnitude peaks after touch-down: median lag 0.124 s on the simulated
+    # wrist training users (seed 1, users 1-16); step peaks sit within the 0.2 s tolerance
+    "jump-rope": PeakParams(min_interval_s=0.25, floor_g=0.6, relative=0.8, offset_s=-0.124),
     "steps": PeakParams(min_interval_s=0.28, floor_g=0.08, relative=0.5),
 }
 
@@ -58,4 +61,4 @@ def detect(rec: Recording, task: Task, params: PeakParams | None = None) -> np.n
     std = np.sqrt(np.maximum(_moving_average(x * x, n_local) - mean * mean, 0.0))
     peaks, _ = find_peaks(x, distance=max(1, round(p.min_interval_s * rate)))
     keep = (x[peaks] >= p.floor_g) & (x[peaks] >= mean[peaks] + p.relative * std[peaks])
-    return rec.t[peaks[keep]]
+    return rec.t[peaks[keep]] + p.offset_s
