@@ -386,3 +386,21 @@ def test_rate_is_measured_from_arrivals_and_a_mismatch_is_reported(
     assert measured == pytest.approx(true_rate, abs=3 * err) and err < 0.05
     _warn_rate(measured, err, 50.0, prog)
     assert ("not at the 50 Hz the file declares" in capsys.readouterr().err) is warns
+
+
+def test_end_of_the_imu_keeps_the_last_partial_frame(device_exe: Path, source: Path, tmp_path: Path) -> None:
+    """The device's IMU file ends mid-frame: the unfinished batch still arrives, then the error."""
+    src = load(source)
+    short = tmp_path / "short.rec"
+    with Writer(short, src.meta) as w:
+        w.samples(src.t[:1005], src.acc[:1005])
+    out = tmp_path / "end.rec"
+    with running_device(device_exe, "--imu", str(short), "--speed", "0") as dev:
+        result = subprocess.run(capture_cmd(dev.url, out, "--json"), capture_output=True, text=True,
+                                timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["stopped_by"] == "device error" and "IMU read failed or ended" in report["message"]
+    got = load(out)
+    assert report["samples"] == len(got.t) == 1005
+    assert np.array_equal(got.acc, src.acc[:1005])
