@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import os
 import shutil
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -148,3 +149,23 @@ def test_converted_models_bit_exact(tmp_path: Path) -> None:
         expected = [tflm.run(m.data, x) for m, x in zip(models, inputs, strict=True)]
         (tmp_path / "m4").mkdir()
         assert run_m4(models, inputs, expected, tmp_path / "m4") == (0, total)
+
+
+def _shipped_models() -> list[Path]:
+    root = Path(str(resources.files("repcount.models")))
+    return sorted(p / "model.tflite" for p in root.iterdir() if (p / "model.tflite").is_file())
+
+
+@needs_m4
+def test_shipped_models_bit_exact_on_host_and_emulated_cortex_m4(tmp_path: Path) -> None:
+    paths = _shipped_models()
+    if not paths:
+        pytest.skip("no shipped models yet (models/NAME/model.tflite)")
+    models = [read(p) for p in paths]
+    inputs = [_inputs(m, 11 + k, runs=10) for k, m in enumerate(models)]
+    expected = [tflm.run(m.data, x) for m, x in zip(models, inputs, strict=True)]
+    (tmp_path / "host").mkdir()
+    (tmp_path / "m4").mkdir()
+    diffs, total, failing = _compare(models, inputs, tmp_path / "host")
+    assert diffs == 0, "\n".join(failing)
+    assert run_m4(models, inputs, expected, tmp_path / "m4") == (0, total)
