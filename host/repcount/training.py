@@ -71,6 +71,9 @@ class Config:
 
 
 QUICK = {"epochs": 6, "qat_epochs": 2}
+# int8 input range per task: rope landings reach several g at the wrist; a phone in a bag
+# or a pocket sees steps of a few tenths of a g, which a finer step (1/64 g) keeps visible
+INPUT_RANGE_G = {"jump-rope": 4.0, "steps": 2.0}
 
 
 @dataclass
@@ -344,6 +347,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=1, help="seeds weights, shuffling and splits (default 1)")
     p.add_argument("--quick", action="store_true", help="few epochs: a fast demo model, less accurate")
     p.add_argument("--epochs", type=int, help="float epochs (default 16; --quick 6)")
+    p.add_argument("--rotations", type=int, help="turned copies of each training recording (default 2)")
+    p.add_argument("--train-stride", type=int, help="samples between training windows (default 8)")
     p.add_argument("--json", action="store_true", help="print the card as one JSON object on stdout")
 
 
@@ -366,7 +371,14 @@ def run(args: argparse.Namespace) -> int:
     def progress(msg: str) -> None:
         print(f"[{time.monotonic() - started:6.1f} s] {msg}", file=sys.stderr, flush=True)
 
-    cfg = Config()
+    cfg = Config(input_range_g=INPUT_RANGE_G[task.name])
+    if args.rotations is not None:
+        cfg = replace(cfg, rotations=args.rotations)
+    if args.train_stride:
+        stride = cfg.geometry.out_stride
+        if args.train_stride % stride:
+            raise UserError(f"--train-stride must be a multiple of the output stride ({stride})")
+        cfg = replace(cfg, train_stride=args.train_stride)
     if args.quick:
         cfg = replace(cfg, **QUICK)
     if args.epochs:
