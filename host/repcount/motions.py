@@ -55,7 +55,7 @@ def style(user_index: int) -> Style:
         flight_fraction=rng.uniform(0.42, 0.6),
         impact_g=rng.uniform(1.8, 4.0),
         impact_width_s=rng.uniform(0.008, 0.02),
-        wrist_radius_m=rng.uniform(0.03, 0.08),
+        wrist_radius_m=rng.uniform(0.01, 0.035),
         wrist_coupling=rng.uniform(0.35, 0.8),
         wrist_flex_rad=rng.uniform(0.15, 0.45),
         double_skill=float(rng.choice([0.0, rng.uniform(0.03, 0.15)], p=[0.4, 0.6])),
@@ -219,6 +219,7 @@ def jump_bout(tr: Track, t0: float, n_jumps: int, miss: bool) -> float:
     swing = t0 + rng.uniform(0.3, 0.7)  # the hands start turning the rope from behind
     first_pass = swing + rng.uniform(0.45, 0.7)
     takeoffs, landings, anchors_t, anchors_turns = [], [], [swing, first_pass], [-0.6, 0.0]
+    bounces: list[bool] = []
     turns, t_pass = 0.0, first_pass
     for k in range(n_jumps):
         f = flight[k]
@@ -232,6 +233,7 @@ def jump_bout(tr: Track, t0: float, n_jumps: int, miss: bool) -> float:
             turns += 1
         takeoffs.append(take)
         landings.append(land)
+        bounces.append(False)
         tr.event(land, kinds[k])
         next_f = flight[k + 1] if k + 1 < n_jumps else period * st.flight_fraction
         next_double = k + 1 < n_jumps and double[k + 1]
@@ -244,9 +246,12 @@ def jump_bout(tr: Track, t0: float, n_jumps: int, miss: bool) -> float:
             mid = land + contacts[k] / 2
             takeoffs.append(mid - hop / 2)
             landings.append(mid + hop / 2)
+            bounces.append(True)
     last = landings[-1] if landings else first_pass
     impacts = np.array(landings)
-    amp = st.impact_g * np.clip((impacts - np.array(takeoffs)) / 0.3, 0.15, 2.0)
+    # Harder landings after longer flights; the in-between bounces land softly.
+    rope_jump = ~np.array(bounces, dtype=bool)
+    amp = st.impact_g * np.where(rope_jump, np.clip((impacts - np.array(takeoffs)) / 0.3, 0.5, 2.0), 0.2)
     if miss:
         # The rope hits the feet at the next pass: a weak hop or a stumble, and the rope stops dead.
         anchors_t += [t_pass, t_pass + 0.06]
@@ -295,17 +300,21 @@ def _turn_rope(tr: Track, anchors_t: np.ndarray, anchors_turns: np.ndarray, t0: 
     phi = 2 * np.pi * turns_t
     omega2 = (2 * np.pi * st.jump_rate_hz) ** 2
     speed = np.gradient(turns_t, 1.0 / tr.rate) / st.jump_rate_hz  # 1: single unders, 2: doubles
-    # Fast turners make small circles: the hands' centripetal pull stays near 1-2 g for single
-    # unders, and double unders are turned with the wrists (twice the speed, half the circle).
-    radius = min(st.wrist_radius_m * (1.6 if tr.mount == "handle" else 1.0), 2.0 * G / omega2)
+    # Fast turners make small circles: the centripetal pull stays under about 0.6 g on the forearm
+    # (2 g in a handle) for single unders; double unders are turned with the wrists (twice the
+    # speed, half the circle).
+    if tr.mount == "handle":  # the handle is in the hand, which circles further than the forearm
+        radius = min(st.wrist_radius_m * 2.0, 2.0 * G / omega2)
+    else:
+        radius = min(st.wrist_radius_m, 0.6 * G / omega2)
     radius = radius / np.maximum(speed, 1.0)
     x, z = radius * np.cos(phi), radius * np.sin(phi)
     tr.lin[sl, 0] += second_derivative(x - x[0], tr.rate) / G
     tr.lin[sl, 2] += second_derivative(z - z[0], tr.rate) / G
     flex = st.wrist_flex_rad * (2.2 if tr.mount == "handle" else 1.0)
-    flex = min(flex, 1.5 * G / (0.08 * omega2)) if tr.mount == "handle" else flex
+    flex = min(flex, 1.0 * G / (0.08 * omega2)) if tr.mount == "handle" else flex
     lead = rng.uniform(0, 2 * np.pi)
-    envelope = np.clip(speed, 0, 1.0)
+    envelope = np.clip(speed, 0, 1.0) / np.maximum(speed, 1.0)  # smaller swivels when turning fast
     theta = flex * envelope * np.sin(phi + lead)
     tr.pitch[sl] += theta
     if tr.mount == "handle":
