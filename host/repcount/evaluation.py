@@ -263,16 +263,28 @@ def print_table(obj: dict) -> None:
         )
 
 
-def plot(recs: Sequence[Recording], run: dict, out_dir: Path) -> list[Path]:
-    """One PNG per recording: signal, true events and the int8 pipeline's events."""
+def plot(recs: Sequence[Recording], run: dict, pipes: Pipelines, out_dir: Path) -> list[Path]:
+    """One PNG per recording: signal, true and predicted events, the int8 score stream."""
     from repcount.plots import plot_recording
 
     out_dir.mkdir(parents=True, exist_ok=True)
     pipeline = "int8" if "int8" in run["results"] else next(iter(run["results"]))
     written = []
     for rec, res in zip(recs, run["results"][pipeline], strict=True):
+        scores = None
+        if res.scores is not None:
+            s = np.fromiter(counting.stream(res.scores, pipes.params), dtype=np.float64)
+            centres = np.array([counting.step_to_sample(g, pipes.params) for g in range(len(s))])
+            scores = (sample_time(rec, centres), (s + 128) / 256)
         path = out_dir / f"{rec.name}.png"
-        plot_recording(rec, path, predicted_events=list(res.pred_t), title=f"{rec.name}: {pipeline} pipeline")
+        plot_recording(
+            rec,
+            path,
+            predicted_events=list(res.pred_t),
+            title=f"{rec.name}: {pipeline} pipeline",
+            scores=scores,
+            threshold=(pipes.params.threshold + 128) / 256,
+        )
         written.append(path)
     return written
 
@@ -306,7 +318,7 @@ def run(args: argparse.Namespace) -> int:
     result = pipes.run(recs, which, progress)
     obj = {"model": pipes.card["name"], "model_hash": pipes.card["model_hash"], **report(result, pipes.task)}
     if args.plot:
-        obj["plots"] = [str(p) for p in plot(recs, result, args.plot)]
+        obj["plots"] = [str(p) for p in plot(recs, result, pipes, args.plot)]
     if args.json:
         print(json.dumps(obj, indent=2))
     else:
