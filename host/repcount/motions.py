@@ -171,24 +171,21 @@ def vertical_hops(tr: Track, takeoffs: np.ndarray, landings: np.ndarray, t_first
 
     Over a hop cycle the vertical force averages 1 g, so each ground contact pushes with the
     momentum of half the flight before it plus half the flight after it (a half-sine push).
+    Only the grid between `t_first` and `t_last` is touched, so a long session stays linear.
     """
-    t = np.arange(tr.n) / tr.rate
+    sl, tl = tr.span(t_first, t_last)
+    t = tl + t_first
     flights = landings - takeoffs
-    fly = np.zeros(tr.n + 1)
-    np.add.at(fly, np.round(takeoffs * tr.rate).astype(np.int64), 1.0)
-    np.add.at(fly, np.round(landings * tr.rate).astype(np.int64), -1.0)
-    tr.lin[:, 2] -= (np.cumsum(fly)[: tr.n] > 0.5)
+    in_air = np.searchsorted(takeoffs, t, side="right") - 1
+    flying = (in_air >= 0) & (t < landings[np.maximum(in_air, 0)])
     starts = np.concatenate([[t_first], landings])
     ends = np.concatenate([takeoffs, [t_last]])
     area = (np.concatenate([[0.0], flights]) + np.concatenate([flights, [0.0]])) / 2
-    i0 = np.round(starts * tr.rate).astype(np.int64)
-    i1 = np.maximum(np.round(ends * tr.rate).astype(np.int64), i0 + 1)
-    which = np.repeat(np.arange(len(i0)), i1 - i0)
-    idx = np.concatenate([np.arange(a, b) for a, b in zip(i0, i1, strict=True)])
-    u = (t[np.minimum(idx, tr.n - 1)] - starts[which]) / (ends[which] - starts[which])
-    push = area[which] * np.pi / (2 * (ends[which] - starts[which])) * np.sin(np.pi * np.clip(u, 0, 1))
-    ok = idx < tr.n
-    np.add.at(tr.lin[:, 2], idx[ok], push[ok])
+    k = np.searchsorted(starts, t, side="right") - 1
+    length = ends[k] - starts[k]
+    u = np.clip((t - starts[k]) / np.maximum(length, 1e-6), 0.0, 1.0)
+    push = np.where(flying | (length <= 0), 0.0, area[k] * np.pi / (2 * np.maximum(length, 1e-6)))
+    tr.lin[sl, 2] += push * np.sin(np.pi * u) - flying
 
 
 # --- jump rope ----------------------------------------------------------------------------

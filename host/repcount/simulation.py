@@ -162,20 +162,25 @@ def _duration(kind: str, rng: np.random.Generator) -> float:
 def _imu(tr: motions.Track, rate: float, full_scale: float, total: float,
          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """What an IMU mounted at a random angle reads: filtered, jittered, noisy, clipped, quantised."""
-    from scipy.ndimage import gaussian_filter1d
+    from scipy.ndimage import uniform_filter1d
     from scipy.signal import butter, sosfilt
 
-    pitch = tr.pitch + gaussian_filter1d(tr.posture_pitch, 0.25 * tr.rate)
-    roll = tr.roll + gaussian_filter1d(tr.posture_roll, 0.25 * tr.rate)
+    def settle(posture: np.ndarray) -> np.ndarray:  # posture changes take about half a second
+        width = int(0.3 * tr.rate)
+        return uniform_filter1d(uniform_filter1d(posture, width, mode="nearest"), width, mode="nearest")
+
+    pitch = tr.pitch + settle(tr.posture_pitch)
+    roll = tr.roll + settle(tr.posture_roll)
     f = tr.lin + np.array([0.0, 0.0, 1.0])  # specific force: gravity reads +1 g upwards
     cp, sp, cr, sr = np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
     x = cp * f[:, 0] - sp * f[:, 2]  # into the limb's frame: undo the pitch, then the roll
     z1 = sp * f[:, 0] + cp * f[:, 2]
     y = cr * f[:, 1] + sr * z1
     z = -sr * f[:, 1] + cr * z1
-    limb = np.stack([x, y, z], axis=1)
     q, _ = np.linalg.qr(rng.normal(size=(3, 3)))  # a uniformly random mounting orientation
-    mounted = limb @ (q * np.sign(np.linalg.det(q))).T
+    r = q * np.sign(np.linalg.det(q))
+    # Row by row rather than an (n, 3) @ (3, 3) product, which BLAS runs slowly on tall arrays.
+    mounted = np.stack([r[i, 0] * x + r[i, 1] * y + r[i, 2] * z for i in range(3)], axis=1)
     sos = butter(2, 0.42 * rate, fs=tr.rate, output="sos")  # the IMU's digital low-pass
     filtered = sosfilt(sos, mounted, axis=0)
 
