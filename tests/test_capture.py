@@ -302,7 +302,9 @@ def test_line_mode_measures_the_rate_and_counts_bad_lines(tmp_path: Path) -> Non
     report = json.loads(result.stdout)
     assert report["unparseable_lines"] == len(garbage)
     assert report["measured_rate_stderr_hz"] is not None
-    assert abs(report["declared_rate_hz"] - 100) < 10  # measured from arrivals, not guessed
+    # Measured from arrivals, not guessed (loose: a loaded machine delays the sending thread).
+    assert abs(report["declared_rate_hz"] - 100) < 25
+    assert "repcount capture: measured" in result.stderr and "Hz over 1 s" in result.stderr
     got = load(out)
     assert len(got.t) == report["samples"] == round(1.5 * report["declared_rate_hz"])
     assert got.acc[0, 1] == pytest.approx(-1e-3)  # mg converted to g

@@ -233,6 +233,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _finish(writer: Writer, labels: Labels, end_t: float, prog: Progress) -> None:
+    if prog.samples == 0:  # a header alone is not a valid recording: leave nothing behind
+        writer.close()
+        writer.path.unlink()
+        print(f"repcount capture: {prog.message}; no samples arrived, so no file was written",
+              file=sys.stderr)
+        return
     if labels.open_since is not None:
         labels.close_segment(end_t)
     elif labels.segments == 0 and end_t > 0:

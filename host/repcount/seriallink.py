@@ -128,8 +128,10 @@ class Link:
             ) from None
 
     def poll(self) -> list[tuple[P.Frame, P.Message]]:
-        """Everything that arrived: one read, waiting at most the port's timeout (50 ms)."""
-        got = []
+        """Everything that arrived: what `messages` left unread, then one read (at most the
+        port's timeout, 50 ms)."""
+        got = list(self._pending)
+        self._pending.clear()
         for frame in self.receiver.feed(self._read()):
             try:
                 msg = P.decode(frame)
