@@ -154,3 +154,14 @@ def test_bad_arguments_are_explained(kwargs, message):
 def test_zero_users_is_explained(tmp_path):
     with pytest.raises(UserError, match="--users must be at least 1"):
         simulation.simulate_dataset("walking", "wrist", 0, 1, 1, tmp_path)
+
+
+def test_plot_with_predictions_and_a_score_panel(tmp_path):
+    """The generic plot others reuse for evaluate and HIL: predicted events and model scores."""
+    from repcount.plots import plot_recording
+
+    rec = simulation.simulate_user("jump-rope", "wrist", 1, 0.5, seed=1)
+    times = np.arange(0, 30, 0.08)
+    out = plot_recording(rec, tmp_path / "p" / "eval.png", predicted_events=[5.0, 5.4],
+                         title="held-out user", scores=(times, np.sin(times)), threshold=0.5, span=(2, 12))
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -21,7 +21,7 @@ from repcount.recordings import Recording
 ACTIVITY_COLOURS = {
     "jump-rope": "#f4a261", "walking": "#90be6d", "running": "#43aa8b", "rest": "#d9d9d9",
     "standing": "#e9ecef", "sitting": "#cdb4db", "gestures": "#ffafcc", "stairs": "#a2d2ff",
-    "car": "#bde0fe", "elevator": "#e0c3fc", "pickup": "#ffd6a5",
+    "car": "#adb5bd", "elevator": "#ffe066", "pickup": "#ffd6a5",
 }
 EVENT_MARKERS = {"jump": "v", "double-under": "D", "miss": "x", "step": "^", "stair-step": "1"}
 
