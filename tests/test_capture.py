@@ -406,3 +406,16 @@ def test_end_of_the_imu_keeps_the_last_partial_frame(device_exe: Path, source: P
     got = load(out)
     assert report["samples"] == len(got.t) == 1005
     assert np.array_equal(got.acc, src.acc[:1005])
+
+
+def test_no_samples_leaves_no_file(device_exe: Path, tmp_path: Path) -> None:
+    """A device whose IMU has nothing: a clear message, and no header-only file behind."""
+    empty = tmp_path / "empty.rec"
+    empty.write_text("# repcount-recording: 1\n")
+    out = tmp_path / "none.rec"
+    with running_device(device_exe, "--imu", str(empty), "--speed", "0") as dev:
+        result = subprocess.run(capture_cmd(dev.url, out), capture_output=True, text=True, timeout=60,
+                                stdin=subprocess.DEVNULL)
+    assert result.returncode == 1
+    assert "IMU read failed or ended" in result.stderr and "no file was written" in result.stderr
+    assert not out.exists()
