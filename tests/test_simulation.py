@@ -74,7 +74,17 @@ def test_another_seed_gives_other_sessions_of_the_same_people(jump_dir, tmp_path
     assert a.meta.user == b.meta.user == "sim-jr-u002"
     assert a.meta.extra["person"] == b.meta.extra["person"] == "sim-u002"
     assert a.acc.shape != b.acc.shape or not np.array_equal(a.acc, b.acc)
-    assert motions.style(2) == motions.style(2) != motions.style(3)
+    assert motions.style(2) != motions.style(3)
+
+
+@pytest.mark.parametrize("user", [7, 12])
+def test_a_user_keeps_their_rhythm_whatever_the_seed(user):
+    rate = motions.style(user).jump_rate_hz
+    for seed in (1, 2, 3):
+        rec = simulation.simulate_user("jump-rope", "pocket", user, 1.5, seed=seed)
+        singles = rec.events_of(["jump"])
+        period = float(np.median(np.diff(singles)))
+        assert period == pytest.approx(1 / rate, rel=0.08), seed
 
 
 def test_first_user_names_users_that_never_collide(tmp_path, capsys):
