@@ -50,7 +50,8 @@ def _check(model: TfliteModel) -> None:
         raise UserError(f"{model.where()}: the native engine needs one input and one output tensor, "
                         f"found {len(model.inputs)} and {len(model.outputs)}")
     for op in model.ops:
-        for i in (*op.inputs[:1], *op.outputs):
+        data_inputs = op.inputs if op.name in ("ADD", "CONCATENATION") else op.inputs[:1]
+        for i in (*data_inputs, *op.outputs):
             t = model.tensors[i]
             if t.dtype != "int8":
                 raise UserError(
