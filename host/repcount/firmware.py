@@ -286,7 +286,7 @@ def render(
         "board": board_context(board, mount),
         "engine": engine,
         "firmware_version": __version__,
-        "model_source": str(model_spec),  # as the user named it, for the commands in README.md
+        "model_source": str(model.directory),  # for the commands in README.md
         "model_rows": _model_rows(model.tflite.data) if engine == "tflm" else [],
         "tflm": tflm_context(model, board, arena_margin) if engine == "tflm" else None,
     }
