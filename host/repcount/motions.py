@@ -101,7 +101,7 @@ class Track:
 
     def span(self, t0: float, t1: float) -> tuple[slice, np.ndarray]:
         """Grid slice of [t0, t1) and its times in seconds from t0."""
-        i0, i1 = int(round(t0 * self.rate)), min(int(round(t1 * self.rate)), self.n)
+        i0, i1 = max(int(round(t0 * self.rate)), 0), min(int(round(t1 * self.rate)), self.n)
         return slice(i0, i1), (np.arange(i0, i1) / self.rate) - t0
 
     def posture(self, t0: float, t1: float, pitch: float, roll: float) -> None:
