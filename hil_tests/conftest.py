@@ -1,0 +1,265 @@
+"""The hardware-in-the-loop suite's options and fixtures: which models, which device, which data.
+
+With no option the suite runs every shipped model (repcount.models: models/*/card.json) on
+the emulated Cortex-M4F board: it renders each model's firmware for qemu-mps2-an386 (native
+engine), builds it and starts the emulator itself, one per pytest-xdist worker, so
+`pytest -n 2 hil_tests` runs two emulators side by side (each model's tests stay on one
+worker). With no shipped model yet it trains a quick one once per run.
+
+Options:
+  --port PORT     a device running repcount firmware (a board, or any pyserial URL); give it
+                  once per device of a bench: xdist worker N uses the N-th port
+  --board ID      the board the device must say it is (default: any)
+  --model DIR     the model the firmware was rendered from (repeatable; default: shipped)
+  --data SRC      recordings to replay (files, directories, or `oxford`); default: a held-out
+                  subset per model (simulated jump-rope users no model saw; Oxford traces of
+                  the steps card's held-out users)
+  --firmware DIR  a qemu-mps2-an386 project to run in the emulator instead of rendering one
+  --hil-report DIR  write report.md, report.json and plots per model there
+JUnit XML for CI: `pytest hil_tests --junitxml=out/hil.xml` (each test carries its figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+from repcount import hil
+from repcount.errors import UserError
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tfmot and the float models need Keras 2
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# The margins of comparison (c): how much worse than its card's held-out figures the device
+# may count on the held-out subset before the suite fails it. The subset is a few minutes of
+# signal, so its figures scatter around the card's; wider than that is a real regression.
+MARGINS = hil.Margins(count_mape=0.10, event_f1=0.10, false_counts_per_hour=120.0)
+QEMU_BOARD = "qemu-mps2-an386"
+HELD_OUT_SEED = 7  # the session of the simulated held-out users (their style comes from the index)
+HELD_OUT_JUMP_USERS = 2
+HELD_OUT_MINUTES = 1.0
+OXFORD_TRACES = 2
+QUICK_USERS, QUICK_MINUTES = 3, 1.5
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("hil", "hardware-in-the-loop (hil_tests)")
+    g.addoption("--port", action="append", default=[], help="device port or pyserial URL (repeatable)")
+    g.addoption("--board", default=None, help="board id the device must report")
+    g.addoption("--model", action="append", default=[], help="model directory (repeatable)")
+    g.addoption("--data", action="append", default=[], help="recordings to replay (repeatable)")
+    g.addoption("--firmware", default=None, help="qemu-mps2-an386 project to run instead of rendering")
+    g.addoption("--hil-report", default=None, help="directory for report.md/report.json per model")
+
+
+def shipped_models() -> list[Path]:
+    root = resources.files("repcount.models")
+    return sorted(Path(str(p)) for p in root.iterdir() if p.is_dir() and p.joinpath("card.json").is_file())
+
+
+QUICK = "quick-model"  # stands for the model trained on the fly when nothing is shipped
+
+
+def model_params(config: pytest.Config) -> list[str]:
+    return [str(m) for m in config.getoption("--model")] or [str(m) for m in shipped_models()] or [QUICK]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every HIL test runs per model; tests marked `one_model` only for the first."""
+    if "hil_model" in metafunc.fixturenames:
+        models = model_params(metafunc.config)
+        if metafunc.definition.get_closest_marker("one_model"):
+            models = models[:1]
+        metafunc.parametrize("hil_model", models, ids=[Path(m).name for m in models], indirect=True,
+                             scope="session")  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "one_model: run for the first model only (faults, refusals)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep each model's tests on one xdist worker: its emulator and its run are made once."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "hil_model" in callspec.params:
+            item.add_marker(pytest.mark.xdist_group(f"hil-{Path(callspec.params['hil_model']).name}"))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`-n 2` alone schedules by xdist_group (loadgroup): tests without a group spread as usual."""
+    from xdist.scheduler import LoadGroupScheduling
+
+    return LoadGroupScheduling(config, log) if config.getvalue("dist") in ("load", "loadgroup") else None
+
+
+def worker_index() -> int:
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
+def shared_tmp(factory: pytest.TempPathFactory) -> Path:
+    """A directory all xdist workers of this run share (each worker's basetemp is inside it)."""
+    base = factory.getbasetemp()
+    return base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
+
+
+def train_quick_model(factory: pytest.TempPathFactory) -> Path:
+    """A quick jump-rope model (simulated users 1-3, one held out), trained once per run."""
+    from repcount import simulation, training
+
+    root = shared_tmp(factory) / "hil-quick-model"
+    root.mkdir(exist_ok=True)
+    out = root / "jumprope-quick"
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "card.json").is_file():
+            simulation.simulate_dataset("jump-rope", "wrist", QUICK_USERS, QUICK_MINUTES, 1, root / "data")
+            p = argparse.ArgumentParser()
+            training.add_arguments(p)
+            args = p.parse_args([
+                "--task", "jump-rope", "--data", str(root / "data"), "--mount", "wrist",
+                "--holdout-users", "1", "--quick", "--seed", "1", "--out", str(out),
+            ])  # fmt: skip
+            assert training.run(args) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def hil_model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The model directory under test (a shipped model, --model, or the quick one)."""
+    return train_quick_model(tmp_path_factory) if request.param == QUICK else Path(request.param)
+
+
+@pytest.fixture(scope="session")
+def hil_target(hil_model: Path) -> hil.Target:
+    return hil.load_target(hil_model)
+
+
+def user_index(user: str) -> int | None:
+    m = re.fullmatch(r"sim-[a-z]{2}-u(\d+)", user)
+    return int(m[1]) if m else None
+
+
+def held_out_data(card: dict[str, Any], out: Path) -> list[Any]:
+    """The held-out subset of a model: recordings of people it was never trained on."""
+    from repcount import simulation
+    from repcount.recordings import load_all
+
+    training = card.get("training") or {}
+    known = [*training.get("train_users", []), *training.get("held_out_users", [])]
+    if card["task"] == "jump-rope":
+        first = max([900, *(i for i in map(user_index, known) if i is not None)]) + 1
+        mount = card.get("mount") if card.get("mount") in simulation.MOUNTS else "wrist"
+        paths = simulation.simulate_dataset("jump-rope", mount, HELD_OUT_JUMP_USERS, HELD_OUT_MINUTES,
+                                            HELD_OUT_SEED, out, first_user=first)  # fmt: skip
+        return load_all(paths)
+    if card["task"] == "steps":
+        from repcount.importers import load_oxford
+
+        users = set(training.get("held_out_users", [])) - set(training.get("train_users", []))
+        if not users:
+            pytest.skip(f"{card['name']}: its card names no held-out user it was not trained on")
+        try:
+            traces = [r for r in load_oxford() if r.meta.user in users]
+        except UserError as exc:
+            pytest.skip(f"the Oxford step-counter data is not here: {exc}")
+        return traces[:OXFORD_TRACES]
+    pytest.skip(f"{card['name']}: task {card['task']} does not count events")
+    return []
+
+
+@pytest.fixture(scope="session")
+def hil_data(hil_model: Path, hil_target: hil.Target, request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> list[Any]:  # fmt: skip
+    """The recordings replayed for this model: --data, or its held-out subset."""
+    from repcount.evaluation import load_data
+
+    sources = request.config.getoption("--data")
+    if sources:
+        return load_data(sources)
+    recs = held_out_data(hil_target.card, tmp_path_factory.mktemp(f"heldout-{hil_model.name}"))
+    assert recs, f"{hil_model}: no held-out recordings to replay"
+    return recs
+
+
+@dataclass
+class Device:
+    """Where the device under test answers, and the emulator behind it (None for a board)."""
+
+    url: str
+    emulator: Any = None
+    firmware: Path | None = None
+
+
+def render_firmware(model_dir: Path, out: Path) -> Path:
+    from repcount import firmware
+    from repcount.emulator import build
+
+    card_mount = firmware.load_model(model_dir).card.get("mount")
+    mount = card_mount if card_mount in ("wrist", "handle") else "wrist"
+    firmware.render(model_dir, QEMU_BOARD, out, engine="native", mount=mount)
+    build(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def hil_device(hil_model: Path, request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Device]:  # fmt: skip
+    """The device for this model: --port, or the emulator running the model's firmware."""
+    ports = request.config.getoption("--port")
+    if ports:
+        yield Device(ports[worker_index() % len(ports)])
+        return
+    from repcount.emulator import Emulator
+
+    given = request.config.getoption("--firmware")
+    if given:
+        project = Path(given)
+    else:
+        project = render_firmware(hil_model, tmp_path_factory.mktemp(f"fw-{hil_model.name}"))
+    with Emulator(project) as emu:
+        yield Device(emu.url, emu, project)
+
+
+@pytest.fixture(scope="session")
+def hil_run(hil_target: hil.Target, hil_device: Device, hil_data: list[Any],
+            request: pytest.FixtureRequest) -> hil.HilRun | hil.HilError:  # fmt: skip
+    """The HIL run of this model (made once; a run that could not be made is returned as its error)."""
+    from repcount.seriallink import Link
+
+    try:
+        with Link.open(hil_device.url) as link:
+            result = hil.run_hil(link, hil_target, hil_data, margins=MARGINS)
+    except hil.HilError as exc:
+        return exc
+    board = request.config.getoption("--board")
+    if board and result.info.board != board:
+        return hil.HilError(f"{hil_device.url} says it is a {result.info.board}, not the {board} of --board")
+    report_dir = request.config.getoption("--hil-report")
+    if report_dir:
+        hil.write_report(result, hil_data, Path(report_dir) / hil_target.name)
+    return result
+
+
+@pytest.fixture
+def hil_result(hil_run: hil.HilRun | hil.HilError) -> hil.HilRun:
+    """The run, or the test fails with the reason the run could not be made."""
+    if isinstance(hil_run, hil.HilError):
+        pytest.fail(str(hil_run), pytrace=False)
+    return hil_run
+
+
+@pytest.fixture
+def needs_emulator(hil_device: Device) -> Device:
+    """Tests that restart, rebuild or proxy the device: only on the emulator."""
+    if hil_device.emulator is None:
+        pytest.skip("needs the emulator (this run talks to a board on --port)")
+    return hil_device
