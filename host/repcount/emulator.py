@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import math
 import os
 import shutil
 import signal
@@ -45,9 +46,11 @@ QEMU = "qemu-system-arm"
 MACHINE = "mps2-an386"
 # The firmware converts SysTick ticks to instructions with this shift (rc_board.c).
 ICOUNT_SHIFT = 7
+ELF = Path("build") / "firmware.elf"  # what the board's generated Makefile builds
 # Exit codes of the firmware (rc_qemu.h): never 0, since an emulator ended by SIGTERM exits 0.
 EXIT_FAULT = 90
 _PR_SET_PDEATHSIG = 1
+HELLO_RETRY_S = 0.5
 TOOLCHAIN_HINT = "install it with `make toolchain` (Debian: gcc-arm-none-eabi, qemu-system-arm)"
 
 Probe = Callable[[Any, float], Any]  # (open link, timeout in s) -> what the firmware said
@@ -72,7 +75,10 @@ def build(firmware_dir: str | Path) -> Path:
 
 
 def find_elf(project: Path) -> Path:
-    """The ELF a project's build produced (the newest, if a stale one is left beside it)."""
+    """The ELF a project's build produced: build/firmware.elf of the generated Makefile, else
+    the newest .elf under the project."""
+    if (project / ELF).is_file():
+        return project / ELF
     elves = sorted(project.rglob("*.elf"), key=lambda p: p.stat().st_mtime)
     if not elves:
         raise UserError(f"`make` in {project} produced no .elf file; is it a qemu-mps2-an386 project?")
@@ -106,23 +112,12 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def hello(link: Any, timeout: float) -> Any:
-    """Send HELLO until the firmware answers with INFO; return the decoded `protocol.Info`.
+def hello(port: Any, timeout: float) -> Any:
+    """The firmware's INFO: HELLO is resent every half second until it answers or `timeout`
+    ends (bytes that reach the UART before the firmware enables its receiver are lost)."""
+    from repcount.seriallink import Link
 
-    Repeated because bytes that reach the UART before the firmware enables its receiver
-    can be lost or stall; each try is a fresh frame, so a late answer to an earlier one
-    is as good."""
-    from repcount import protocol
-
-    sender, receiver = protocol.Sender(), protocol.Receiver()
-    deadline = time.monotonic() + timeout
-    link.timeout = 0.2
-    while time.monotonic() < deadline:
-        link.write(sender.frame(protocol.HELLO))
-        for frame in receiver.feed(link.read(4096)):
-            if frame.type == protocol.INFO:
-                return protocol.decode(frame)
-    raise UserError(f"the emulated firmware did not answer HELLO within {timeout:g} s")
+    return Link(port).hello(attempts=max(1, math.ceil(timeout / HELLO_RETRY_S)), timeout=HELLO_RETRY_S)
 
 
 class Emulator:
