@@ -1,0 +1,255 @@
+"""What the benchmark regenerates, re-runs and records about the machine it runs on.
+
+The shipped models' cards record the exact `repcount train` command, but their data live
+in a build directory a fresh clone does not have. The simulated data are regenerated
+byte-identically from the settings of tools/train-shipped-models.sh (SHIPPED_DATA, keyed
+by the directory names the commands use; `check_users` fails when the two drift apart),
+the Oxford traces are split by user into recording files, and the card's command is
+rewritten to read them and to write into a temporary directory (`rewrite_command`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from repcount.errors import UserError
+
+Progress = Callable[[str], None]
+QUICK_USERS, QUICK_MINUTES, QUICK_TRACES = 2, 2.0, 4
+# What the Makefile exports for every TensorFlow command: quiet, reproducible, Keras 2.
+TRAIN_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "TF_USE_LEGACY_KERAS": "1"}
+
+
+@dataclass(frozen=True)
+class Sim:
+    """How one directory of the shipped models' data is simulated (`repcount simulate`)."""
+
+    activity: str
+    mount: str
+    users: int
+    minutes: float
+    seed: int
+    first_user: int = 1
+
+
+SHIPPED_DATA: dict[str, Sim] = {
+    **{f"jumprope-{m}-train": Sim("jump-rope", m, 16, 5.0, 1) for m in ("wrist", "handle")},
+    **{f"jumprope-{m}-test": Sim("jump-rope", m, 6, 5.0, 2, 101) for m in ("wrist", "handle")},
+    "steps-walking": Sim("walking", "pocket", 6, 3.0, 3),
+    "steps-running": Sim("running", "pocket", 4, 2.0, 4),
+}
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def simulate(name: str, root: Path, quick: bool = False) -> Path:
+    """Regenerate one of SHIPPED_DATA's directories under `root` (fewer, shorter users with `quick`)."""
+    from repcount import simulation
+
+    if name not in SHIPPED_DATA:
+        raise UserError(
+            f"{name}: the bench does not know how this data directory was made; add its "
+            "`repcount simulate` settings (as in tools/train-shipped-models.sh) to SHIPPED_DATA"
+        )
+    s = SHIPPED_DATA[name]
+    if quick:
+        s = replace(s, users=min(s.users, QUICK_USERS), minutes=min(s.minutes, QUICK_MINUTES))
+    out = root / name
+    if not (out / "manifest.json").is_file():
+        simulation.simulate_dataset(s.activity, s.mount, s.users, s.minutes, s.seed, out,
+                                    first_user=s.first_user)  # fmt: skip
+    return out
+
+
+def manifest_users(directory: Path) -> list[str]:
+    return json.loads((directory / "manifest.json").read_text())["users"]
+
+
+def check_users(card: dict[str, Any], regenerated: dict[str, list[str]]) -> None:
+    """The regenerated data must hold only users the card says it trained or measured on."""
+    training = card.get("training") or {}
+    named = set(training.get("train_users", [])) | set(training.get("held_out_users", []))
+    for name, users in regenerated.items():
+        stray = sorted(set(users) - named)
+        if stray:
+            raise UserError(
+                f"{card['name']}: regenerated {name} holds users {', '.join(stray)} that the card does "
+                "not name: SHIPPED_DATA no longer matches tools/train-shipped-models.sh"
+            )
+
+
+def split_oxford(user: str, root: Path, quick: bool = False) -> tuple[Path, Path]:
+    """The Oxford traces as recording files: the other users' (to train on), and `user`'s."""
+    from repcount.importers import load_oxford
+    from repcount.recordings import save
+
+    train, test = root / "oxford-train", root / f"{user}-heldout"
+    if (test / "done").is_file():
+        return train, test
+    kept = 0
+    for n, rec in enumerate(load_oxford()):
+        held = rec.meta.user == user
+        if held and quick and kept >= QUICK_TRACES:
+            continue
+        kept += held
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{rec.meta.user}-{rec.meta.extra.get('trace', n)}")
+        save(rec, (test if held else train) / f"{name}.rec")
+    if not kept:
+        raise UserError(f"no Oxford traces of {user}; the steps card's --cv-users name the Oxford users")
+    (test / "done").write_text("")
+    return train, test
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def train_arguments(card: dict[str, Any]) -> list[str]:
+    """The arguments after `repcount train` of the card's recorded command."""
+    command = (card.get("training") or {}).get("command")
+    if not command:
+        raise UserError(f"{card['name']}: its card records no training command; retrain it (make models)")
+    tokens = shlex.split(command)
+    if tokens[:2] != ["repcount", "train"]:
+        raise UserError(f"{card['name']}: the card's command is not `repcount train ...`: {command}")
+    return tokens[2:]
+
+
+def option_values(args: Sequence[str], option: str) -> list[str]:
+    """The values given to `option` in an argument list (up to the next option)."""
+    if option not in args:
+        return []
+    rest = list(args[args.index(option) + 1:])
+    return rest[: next((i for i, t in enumerate(rest) if t.startswith("--")), len(rest))]
+
+
+def rewrite_command(tokens: Sequence[str], data: Callable[[str], str], out: Path,
+                    drop: Sequence[str] = (), extra: Sequence[str] = ()) -> list[str]:  # fmt: skip
+    """A card's `repcount train` arguments with the data and the output moved elsewhere.
+
+    Values of --data and --test-data go through `data`; --out becomes `out`; options in
+    `drop` are removed with their values; `extra` is appended."""
+    result: list[str] = []
+    option = ""
+    for tok in tokens:
+        if tok.startswith("--"):
+            option = tok
+            if option not in drop:
+                result.append(tok)
+        elif option in drop:
+            continue
+        elif option in ("--data", "--test-data"):
+            result.append(data(tok))
+        else:
+            result.append(str(out) if option == "--out" else tok)
+    return result + list(extra)
+
+
+def repcount_command() -> list[str]:
+    """The `repcount` of this environment (the script beside its Python, else the module)."""
+    script = Path(sys.executable).with_name("repcount")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "repcount.cli"]
+
+
+def run_train(args: list[str], log: Path, progress: Progress) -> float:
+    """Run `repcount train ARGS` as a user would, output to `log`; its wall time in seconds."""
+    progress(f"repcount train {shlex.join(args)}")
+    started = time.monotonic()
+    with open(log, "w") as f:
+        proc = subprocess.run([*repcount_command(), "train", *args], stdout=f, stderr=subprocess.STDOUT,
+                              env={**os.environ, **TRAIN_ENV}, check=False)  # fmt: skip
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+        raise UserError(f"repcount train failed (exit {proc.returncode}): {' / '.join(tail)} (log {log})")
+    return seconds
+
+
+def time_demo(repo: Path, progress: Progress) -> dict[str, Any]:
+    """Run tools/demo.sh (what `make demo` runs after setup): its time and its training step's."""
+    script = repo / "tools" / "demo.sh"
+    if not script.is_file():
+        return {"not_measured": "no tools/demo.sh in the current directory (run the bench in the repository)"}
+    started = time.monotonic()
+    marks: dict[str, float] = {}
+    tail: list[str] = []
+    with subprocess.Popen(["bash", str(script)], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, env={**os.environ, **TRAIN_ENV}) as proc:  # fmt: skip
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            step = re.match(r"== (\d)/\d", line)
+            if step:
+                marks[step[1]] = time.monotonic() - started
+                progress(f"demo: {line.strip()}")
+            tail = [*tail[-2:], line.strip()]
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        return {"not_measured": f"tools/demo.sh failed (exit {proc.returncode}): {' / '.join(tail)}"}
+    train = marks["3"] - marks["2"] if "2" in marks and "3" in marks else None
+    return {"seconds": round(seconds, 1), "train_seconds": None if train is None else round(train, 1),
+            "source": "tools/demo.sh, run and timed by the bench"}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- the machine
+
+
+def _first_line(cmd: Sequence[str]) -> str | None:
+    if shutil.which(cmd[0]) is None:
+        return None
+    out = subprocess.run(list(cmd), capture_output=True, text=True, check=False)
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else None
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: cores, memory, CPU, OS, Python, compilers, packages."""
+    cpu = re.search(r"^model name\s*:\s*(.+)$", _read("/proc/cpuinfo"), re.M)
+    mem = re.search(r"^MemTotal:\s*(\d+) kB", _read("/proc/meminfo"), re.M)
+    os_name = re.search(r'^PRETTY_NAME="?([^"\n]+)"?', _read("/etc/os-release"), re.M)
+    packages = {}
+    for dist in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "tflite-micro", "numpy"):
+        try:
+            packages[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            packages[dist] = None
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu[1].strip() if cpu else platform.processor() or platform.machine(),
+        "memory_gb": round(int(mem[1]) / 1024**2, 1) if mem else None,
+        "os": f"{os_name[1] if os_name else platform.system()}, kernel {platform.release()}",
+        "python": platform.python_version(),
+        "arm_gcc": _first_line(["arm-none-eabi-gcc", "--version"]),
+        "host_gcc": _first_line(["gcc", "--version"]),
+        "qemu": _first_line(["qemu-system-arm", "--version"]),
+        "packages": packages,
+    }
+
+
+def git_state(repo: Path) -> dict[str, Any]:
+    """The commit measured, and whether tracked files differed from it."""
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        return {"git_commit": None, "git_dirty": None}
+    dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return {"git_commit": head.stdout.strip(), "git_dirty": bool(dirty)}

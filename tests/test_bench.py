@@ -1,0 +1,191 @@
+"""The benchmark's verdicts, table and command rewriting, on a small results object (no bench run)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from repcount import benchreport, benchsetup
+from repcount.cli import main
+from repcount.errors import UserError
+
+
+def _pipeline(mape: float | None, f1: float, fph: float | None) -> dict[str, Any]:
+    return {"count_mape": mape, "event_f1": f1, "false_counts_per_hour": fph, "by_group": {}}
+
+
+def small_results() -> dict[str, Any]:
+    """Two models: a jump-rope model meeting everything but replay speed, a steps model with gaps."""
+    jump = {
+        "task": "jump-rope", "model_hash": "00aa", "not_measured": {},
+        "heldout": {"description": "6 simulated users never trained on (30 min)"},
+        "pipelines": {"device": _pipeline(0.011, 0.985, 4.0), "float": _pipeline(0.009, 0.986, 4.0),
+                      "int8": _pipeline(0.011, 0.985, 4.0), "baseline": _pipeline(0.08, 0.7, 60.0)},
+        "bitexact_mismatches": 0, "count_mape_difference": -0.004, "tflite_bytes": 9376,
+        "tflm_arena_bytes": 4288, "native_arena_bytes": 1344, "macs_per_second": 135_450,
+        "flash_bytes": 11_852, "ram_bytes": 10_860, "serial_buffer_bytes": 2817,
+        "instructions_per_second": 637_348, "replay_speed_x": 41.5,
+        "training": {"seconds": 250.0, "limit_s": 600, "card_seconds": 240.0, "how": "card command"},
+    }  # fmt: skip
+    steps = {
+        "task": "steps", "model_hash": "00bb",
+        "not_measured": {"instructions_per_second": "the emulator is not installed"},
+        "heldout": {"description": "Oxford user oxford-jamie", "users_text": "oxford-jamie"},
+        "pipelines": {"device": {**_pipeline(0.062, 0.9, None),
+                                 "by_group": {"InHand": {"count_mape": 0.03}}}},
+        "leave_one_user_out": {
+            "description": "Oxford, leave-one-user-out over 3 users (card)",
+            "int8": {"count_mape": 0.041, "event_f1": 0.91, "by_group": {"InHand": {"count_mape": 0.02},
+                                                                         "BackPocket": {"count_mape": 0.09}}},
+        },
+        "bitexact_mismatches": 3, "count_mape_difference": 0.001, "tflite_bytes": 30_000,
+        "tflm_arena_bytes": 4000, "native_arena_bytes": 5000, "macs_per_second": 100_000,
+        "flash_bytes": 40_000, "ram_bytes": 9000, "serial_buffer_bytes": 2817,
+        "instructions_per_second": None, "replay_speed_x": 80.0,
+        "training": {"seconds": 200.0, "limit_s": 180, "card_seconds": None, "how": "quick"},
+    }  # fmt: skip
+    return {
+        "date": "2026-11-21T01:00:00+00:00", "git_commit": "0123456789abcdef", "configuration": "full",
+        "seconds": 1500.0, "machine": {"cores": 2, "cpu": "Test CPU", "memory_gb": 23.0, "os": "Linux"},
+        "models": {"jumprope-wrist": jump, "steps": steps},
+        "demo": {"seconds": 170.0, "train_seconds": 95.0}, "notes": ["a note"],
+    }  # fmt: skip
+
+
+def verdicts(results: dict[str, Any]) -> dict[tuple[str, str], bool | None]:
+    return {(c["model"], c["key"]): c["met"] for c in benchreport.checks(results)}
+
+
+def test_each_figure_is_judged_against_its_target() -> None:
+    v = verdicts(small_results())
+    assert v[("jumprope-wrist", "count_mape")] is True
+    assert v[("jumprope-wrist", "event_f1")] is True
+    assert v[("jumprope-wrist", "instructions_per_second")] is True
+    assert v[("jumprope-wrist", "replay_speed_x")] is False  # 41.5 < 50
+    assert v[("steps", "louo_count_mape")] is True
+    assert v[("steps", "heldout_count_mape")] is False  # 6.2 % > 5 %
+    assert v[("steps", "bitexact_mismatches")] is False
+    assert v[("steps", "tflite_bytes")] is False  # 30,000 > 20 KiB
+    assert v[("steps", "flash_bytes")] is False
+
+
+def test_targets_only_apply_to_their_task() -> None:
+    v = verdicts(small_results())
+    assert ("steps", "event_f1") not in v  # the F1 target is jump rope's
+    assert ("jumprope-wrist", "louo_count_mape") not in v
+
+
+def test_a_bound_given_by_another_figure_or_the_training_configuration() -> None:
+    v = verdicts(small_results())
+    assert v[("jumprope-wrist", "native_arena_bytes")] is True  # 1344 <= its TFLM arena 4288
+    assert v[("steps", "native_arena_bytes")] is False  # 5000 > its TFLM arena 4000
+    assert v[("jumprope-wrist", "training_seconds")] is True  # 250 s, full: <= 600 s
+    assert v[("steps", "training_seconds")] is False  # 200 s, quick: > 180 s
+
+
+def test_ram_target_leaves_out_the_serial_buffers() -> None:
+    r = small_results()
+    r["models"]["jumprope-wrist"]["ram_bytes"] = 16 * 1024 + 2817  # exactly 16 KiB besides them
+    assert verdicts(r)[("jumprope-wrist", "ram_bytes_besides_serial")] is True
+    r["models"]["jumprope-wrist"]["ram_bytes"] += 1
+    assert verdicts(r)[("jumprope-wrist", "ram_bytes_besides_serial")] is False
+
+
+def test_a_figure_not_measured_has_no_verdict_and_its_reason_is_printed() -> None:
+    r = small_results()
+    assert verdicts(r)[("steps", "instructions_per_second")] is None
+    table = benchreport.render(r)
+    assert "not measured (the emulator is not installed)" in table
+
+
+def test_table_marks_met_and_missed_next_to_the_target() -> None:
+    table = benchreport.render(small_results())
+    row = next(line for line in table.splitlines() if line.startswith("| HIL replay speed"))
+    assert "≥ 50×" in row and "42× ❌ missed" in row and "80× ✅" in row
+    row = next(line for line in table.splitlines() if line.startswith("| .tflite size"))
+    assert "9,376 B ✅" in row and "30,000 B ❌ missed" in row
+    assert "| jumprope-wrist | 6 simulated users never trained on (30 min) | int8 on the emulated" in table
+    assert "1.10 % ✅ | 0.985 ✅ | 4.0 ✅" in table
+    assert "missed: jumprope-wrist replay_speed_x" in table
+    assert "not measured: 2" in table  # instructions, and the card's training time
+
+
+def test_table_shows_steps_per_placement() -> None:
+    table = benchreport.render(small_results())
+    assert "| placement | LOUO int8 | device, oxford-jamie |" in table
+    assert "| BackPocket | 9.00 % | - |" in table
+    assert "| InHand | 2.00 % | 3.00 % |" in table
+
+
+def test_demo_time_and_its_quick_training_in_the_notes() -> None:
+    r = small_results()
+    assert "its quick training step 95 s (target ≤ 3 min, issue 4) ✅" in benchreport.render(r)
+    r["demo"] = {"not_measured": "bench --quick runs no demo"}
+    assert "`make demo` was not timed: bench --quick runs no demo." in benchreport.render(r)
+
+
+def test_readme_table_is_replaced_between_the_markers_only() -> None:
+    text = f"# repcount\n\nintro\n{benchreport.START}\nold table\n{benchreport.END}\nafter\n"
+    out = benchreport.rewrite_readme(text, "| new |\n")
+    assert out == f"# repcount\n\nintro\n{benchreport.START}\n| new |\n{benchreport.END}\nafter\n"
+    assert benchreport.rewrite_readme(out, "| new |\n") == out
+
+
+def test_readme_without_markers_is_refused_with_how_to_fix() -> None:
+    with pytest.raises(UserError, match="no `<!-- bench:start -->` ... `<!-- bench:end -->` markers"):
+        benchreport.rewrite_readme("# repcount\n", "| t |\n")
+
+
+def test_card_command_is_moved_to_new_data_and_output() -> None:
+    card = {"name": "steps", "training": {"command": (
+        "repcount train --task steps --data oxford build/model-data/steps-walking "
+        "/somewhere/steps-running --cv-users oxford-jamie oxford-dario --seed 1 --out models/steps")}}
+    args = benchsetup.train_arguments(card)
+    assert benchsetup.option_values(args, "--cv-users") == ["oxford-jamie", "oxford-dario"]
+    moved = benchsetup.rewrite_command(
+        args, lambda t: "OX" if t == "oxford" else f"new/{Path(t).name}", Path("tmp/out"),
+        drop=("--cv-users",), extra=["--test-data", "held"],
+    )  # fmt: skip
+    assert moved == ["--task", "steps", "--data", "OX", "new/steps-walking", "new/steps-running",
+                     "--seed", "1", "--out", "tmp/out", "--test-data", "held"]  # fmt: skip
+
+
+def test_a_card_without_a_train_command_is_reported() -> None:
+    with pytest.raises(UserError, match="jr: its card records no training command"):
+        benchsetup.train_arguments({"name": "jr", "training": {"command": None}})
+    with pytest.raises(UserError, match="is not `repcount train"):
+        benchsetup.train_arguments({"name": "jr", "training": {"command": "python train.py"}})
+
+
+def test_regenerated_data_must_hold_the_card_users() -> None:
+    card = {"name": "jr", "training": {"train_users": ["sim-jr-u001"], "held_out_users": ["sim-jr-u101"]}}
+    benchsetup.check_users(card, {"jumprope-wrist-test": ["sim-jr-u101"]})
+    with pytest.raises(UserError, match="holds users sim-jr-u102 that the card does not name"):
+        benchsetup.check_users(card, {"jumprope-wrist-test": ["sim-jr-u101", "sim-jr-u102"]})
+
+
+def test_unknown_data_directory_is_refused() -> None:
+    with pytest.raises(UserError, match="does not know how this data directory was made"):
+        benchsetup.simulate("my-own-data", Path("unused"))
+
+
+def test_render_command_writes_table_and_readme(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results, md, readme = tmp_path / "r.json", tmp_path / "r.md", tmp_path / "README.md"
+    results.write_text(json.dumps(small_results()))
+    readme.write_text(f"intro\n{benchreport.START}\n{benchreport.END}\n")
+    argv = ["bench", "--render", "--out", str(results), "--markdown", str(md), "--readme", str(readme)]
+    assert main(argv) == 0
+    table = md.read_text()
+    assert table in readme.read_text() and table in capsys.readouterr().out
+    assert "Targets met: **" in table
+
+
+def test_render_of_a_file_that_is_not_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "r.json"
+    bad.write_text("{}")
+    assert main(["bench", "--render", "--out", str(bad), "--markdown", str(tmp_path / "r.md")]) == 2
+    assert "not a results file of repcount bench (no models, machine, date, configuration)" in (
+        capsys.readouterr().err
+    )
