@@ -26,12 +26,12 @@ import fcntl
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hil_devices import Device, render_firmware, worker_index
 from repcount import hil
 from repcount.errors import UserError
 
@@ -42,12 +42,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # may count on the held-out subset before the suite fails it. The subset is a few minutes of
 # signal, so its figures scatter around the card's; wider than that is a real regression.
 MARGINS = hil.Margins(count_mape=0.10, event_f1=0.10, false_counts_per_hour=120.0)
-QEMU_BOARD = "qemu-mps2-an386"
 HELD_OUT_SEED = 7  # the session of the simulated held-out users (their style comes from the index)
 HELD_OUT_JUMP_USERS = 2
 HELD_OUT_MINUTES = 1.0
 OXFORD_TRACES = 2
-QUICK_USERS, QUICK_MINUTES = 3, 1.5
+QUICK_USERS, QUICK_HELD_OUT, QUICK_MINUTES = 5, 2, 1.5
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -101,10 +100,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return LoadGroupScheduling(config, log) if config.getvalue("dist") in ("load", "loadgroup") else None
 
 
-def worker_index() -> int:
-    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-
-
 def shared_tmp(factory: pytest.TempPathFactory) -> Path:
     """A directory all xdist workers of this run share (each worker's basetemp is inside it)."""
     base = factory.getbasetemp()
@@ -112,7 +107,7 @@ def shared_tmp(factory: pytest.TempPathFactory) -> Path:
 
 
 def train_quick_model(factory: pytest.TempPathFactory) -> Path:
-    """A quick jump-rope model (simulated users 1-3, one held out), trained once per run."""
+    """A quick jump-rope model (simulated users 1-5, two held out), trained once per run."""
     from repcount import simulation, training
 
     root = shared_tmp(factory) / "hil-quick-model"
@@ -126,7 +121,7 @@ def train_quick_model(factory: pytest.TempPathFactory) -> Path:
             training.add_arguments(p)
             args = p.parse_args([
                 "--task", "jump-rope", "--data", str(root / "data"), "--mount", "wrist",
-                "--holdout-users", "1", "--quick", "--seed", "1", "--out", str(out),
+                "--holdout-users", str(QUICK_HELD_OUT), "--quick", "--seed", "1", "--out", str(out),
             ])  # fmt: skip
             assert training.run(args) == 0
     return out
@@ -188,26 +183,6 @@ def hil_data(hil_model: Path, hil_target: hil.Target, request: pytest.FixtureReq
     recs = held_out_data(hil_target.card, tmp_path_factory.mktemp(f"heldout-{hil_model.name}"))
     assert recs, f"{hil_model}: no held-out recordings to replay"
     return recs
-
-
-@dataclass
-class Device:
-    """Where the device under test answers, and the emulator behind it (None for a board)."""
-
-    url: str
-    emulator: Any = None
-    firmware: Path | None = None
-
-
-def render_firmware(model_dir: Path, out: Path) -> Path:
-    from repcount import firmware
-    from repcount.emulator import build
-
-    card_mount = firmware.load_model(model_dir).card.get("mount")
-    mount = card_mount if card_mount in ("wrist", "handle") else "wrist"
-    firmware.render(model_dir, QEMU_BOARD, out, engine="native", mount=mount)
-    build(out)
-    return out
 
 
 @pytest.fixture(scope="session")
