@@ -21,7 +21,7 @@ import pytest  # noqa: E402
 from counting_data import impacts_recording  # noqa: E402
 from repcount import evaluation, export, model, quant, tflite_model, tflm, training  # noqa: E402
 from repcount.errors import UserError  # noqa: E402
-from repcount.recordings import save  # noqa: E402
+from repcount.recordings import Meta, Recording, Segment, save  # noqa: E402
 
 
 def parse(module, argv: list[str]) -> argparse.Namespace:  # noqa: ANN001
@@ -209,3 +209,56 @@ def test_user_errors_before_training(data_dir: Path, tmp_path: Path) -> None:
         training.run(parse(training, [*base, "--cv-users", "nobody"]))
     with pytest.raises(UserError, match="not a model directory"):
         evaluation.run(parse(evaluation, ["--model", str(tmp_path), "--data", str(data_dir)]))
+
+
+def _activity_recording(user: str, seed: int) -> Recording:
+    """20 Hz: 40 s sitting (noise) and 40 s walking (2 Hz arm swing), three times over."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(4800) / 20.0
+    acc = rng.normal(0, 0.02, (len(t), 3))
+    acc[:, 2] += 1.0
+    segs = []
+    for k in range(6):
+        activity = "walking" if k % 2 else "sitting"
+        segs.append(Segment(40.0 * k, 40.0 * (k + 1), activity))
+        if activity == "walking":
+            on = (t >= 40.0 * k) & (t < 40.0 * (k + 1))
+            acc[on, 0] += 0.5 * np.sin(2 * np.pi * 2.0 * t[on])
+    return Recording(Meta(20.0, 8.0, "wrist", user), t, acc, None, segs, [])
+
+
+def test_activity_classifier_int8_report(tmp_path: Path) -> None:
+    from repcount import activity
+
+    recs = [_activity_recording(f"a{i}", i) for i in range(3)]
+    t = activity.fit(recs[:2], 8.0, epochs=15, qat_epochs=3, seed=1, progress=lambda _: None)
+    m = tflite_model.read(t.tflite)
+    assert set(m.op_names) <= {"CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX", "RESHAPE"}
+    assert t.classes == ["sitting", "walking"]
+    i = t.q.card()
+    card = {"input": i, "full_scale_g": 8.0, "classes": t.classes}
+    rep = activity.measure(card, t.tflite, t.qat_model, recs[2:])
+    assert np.sum(rep["int8"]["confusion"]) == 42  # 7 windows of 200 every 100 in each 800-sample segment
+    assert rep["int8"]["accuracy"] >= 0.8 and rep["float"]["accuracy"] >= 0.8
+    assert set(rep["int8"]["per_class"]["walking"]) == {"precision", "recall", "windows"}
+
+
+def test_classification_report_counts() -> None:
+    from repcount import activity
+
+    r = activity.classification_report(np.array([0, 0, 1, 1, 1]), np.array([0, 1, 1, 1, 0]), ["a", "b"])
+    assert r["confusion"] == [[1, 1], [1, 2]]
+    assert r["accuracy"] == pytest.approx(0.6)
+    assert r["per_class"]["b"] == {
+        "precision": pytest.approx(2 / 3),
+        "recall": pytest.approx(2 / 3),
+        "windows": 3,
+    }
+
+
+def test_activity_needs_20_hz_recordings(data_dir: Path, tmp_path: Path) -> None:
+    argv = ["--task", "activity", "--data", str(data_dir), "--out", str(tmp_path / "a")]
+    with pytest.raises(
+        UserError, match="recordings are at 50 Hz \\(simulate or import them with --rate 20\\)"
+    ):
+        training.run(parse(training, argv))

@@ -24,5 +24,8 @@ done
 # with the phone in a pocket; leave-one-user-out over the three Oxford people.
 "$REPCOUNT" simulate --activity walking --mount pocket --users 6 --minutes 3 --seed 3 --out "$DATA/steps-walking"
 "$REPCOUNT" simulate --activity running --mount pocket --users 4 --minutes 2 --seed 4 --out "$DATA/steps-running"
+# Four fits (three folds, then everybody): one turned copy and a window every 16 samples
+# keep each fit to about two minutes on this much data (about 2.5 hours of signal).
 "$REPCOUNT" train --task steps --data oxford "$DATA/steps-walking" "$DATA/steps-running" \
-    --cv-users oxford-jamie oxford-carmelo oxford-dario --seed 1 --out models/steps
+    --cv-users oxford-jamie oxford-carmelo oxford-dario --rotations 1 --train-stride 16 --epochs 12 \
+    --seed 1 --out models/steps

@@ -289,6 +289,33 @@ def plot(recs: Sequence[Recording], run: dict, pipes: Pipelines, out_dir: Path) 
     return written
 
 
+def _run_activity(args: argparse.Namespace, pipes: Pipelines, recs: list[Recording]) -> int:
+    """A window classifier's report: accuracy, confusion matrix, per-class precision/recall."""
+    from repcount import activity
+
+    obj = {
+        "model": pipes.card["name"],
+        "model_hash": pipes.card["model_hash"],
+        "task": "activity",
+        "pipelines": activity.measure(pipes.card, pipes.model_bytes, pipes.float_model, recs),
+    }
+    if args.json:
+        print(json.dumps(obj, indent=2))
+        return 0
+    for name, r in obj["pipelines"].items():
+        print(f"{name}: accuracy {r['accuracy']:.3f}")
+        width = max(len(c) for c in r["classes"])
+        print(" " * (width + 1) + " ".join(f"{c[:6]:>6}" for c in r["classes"]) + "   recall")
+        for c, row in zip(r["classes"], r["confusion"], strict=True):
+            rec = r["per_class"][c]["recall"]
+            print(
+                f"{c:>{width}} "
+                + " ".join(f"{v:>6}" for v in row)
+                + f"   {'-' if rec is None else f'{rec:.3f}'}"
+            )
+    return 0
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model", required=True, type=Path, help="model directory (card.json, model.tflite, float.keras)"
@@ -304,6 +331,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     pipes = load_model(args.model, with_float=not args.no_float)
     recs = load_data(args.data)
+    if pipes.card["task"] == "activity":
+        return _run_activity(args, pipes, recs)
     if args.users:
         recs = [r for r in recs if r.meta.user in set(args.users)]
         if not recs:

@@ -22,18 +22,31 @@ SIGMOID_ZERO_POINT = -128
 
 
 def quantize(float_model, q: InputQuant):  # noqa: ANN001, ANN201
-    """The tfmot QAT model with the input range pinned to the device's int8 input.
+    """The tfmot QAT model of `float_model` (its weights kept), input range pinned to the device's.
 
-    Pinning (a FixedQuantizer on the input) makes the converted input scale exactly
-    `q.scale` instead of whatever min/max the training data happened to reach.
+    Pinning (a FixedQuantizer in the input QuantizeLayer) makes the converted input scale
+    exactly `q.scale` instead of whatever min/max the training data happened to reach.
+    tfmot's own `fix_input_output_range` would also pin the output and rebuilds the model
+    with fresh random weights, so the config is edited here and the weights copied back.
     """
     import tensorflow_model_optimization as tfmot
+    import tf_keras as keras
+    from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer, quantizers
+    from tensorflow_model_optimization.python.core.quantization.keras.utils import serialize_keras_object
 
-    qm = tfmot.quantization.keras.quantize_model(float_model)
-    with tfmot.quantization.keras.quantize_scope():
-        return tfmot.quantization.keras.fix_input_output_range(
-            qm, input_min=q.min_value, input_max=q.max_value, output_min=0.0, output_max=1.0
-        )
+    qk = tfmot.quantization.keras
+    qm = qk.quantize_model(float_model)
+    config = qm.get_config()
+    fixed = quantizers.FixedQuantizer(8, init_min=q.min_value, init_max=q.max_value, narrow_range=False)
+    for layer in config["layers"]:
+        if layer["class_name"] == "QuantizeLayer":
+            layer["config"]["quantizer"] = serialize_keras_object(fixed)
+    with qk.quantize_scope():
+        pinned = keras.Model.from_config(config)
+    for layer in pinned.layers:
+        if not isinstance(layer, quantize_layer.QuantizeLayer):
+            layer.set_weights(qm.get_layer(layer.name).get_weights())
+    return pinned
 
 
 def convert(qat_model, batch1_float_model, q: InputQuant, representative: np.ndarray) -> bytes:  # noqa: ANN001
@@ -102,6 +115,7 @@ def output_quant(model: tflite_model.TfliteModel) -> tuple[float, int]:
 
 def macs_per_inference(model: tflite_model.TfliteModel) -> int:
     """Multiply-accumulates of the conv, depthwise and fully connected ops (the cost that matters)."""
+
     def weights(op: tflite_model.Op) -> tuple[int, ...]:
         return model.tensors[op.inputs[1]].shape
 
@@ -110,6 +124,8 @@ def macs_per_inference(model: tflite_model.TfliteModel) -> int:
         "DEPTHWISE_CONV_2D": lambda op: int(np.prod(weights(op)[1:3])),
         "FULLY_CONNECTED": lambda op: int(weights(op)[-1]),
     }
-    return sum(model.tensors[op.outputs[0]].size * per_output[op.name](op) for op in model.ops
-               if op.name in per_output)
-
+    return sum(
+        model.tensors[op.outputs[0]].size * per_output[op.name](op)
+        for op in model.ops
+        if op.name in per_output
+    )

@@ -334,7 +334,12 @@ def split_users(recs: Sequence[Recording], n_holdout: int, seed: int) -> tuple[l
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", required=True, choices=["jump-rope", "steps"], help="what to count")
+    p.add_argument(
+        "--task",
+        required=True,
+        choices=["jump-rope", "steps", "activity"],
+        help="what to count (activity: a 200 x 3 window classifier of the segments' activities)",
+    )
     p.add_argument("--data", required=True, nargs="+", help="recording files/directories, or `oxford`")
     p.add_argument("--out", required=True, type=Path, help="model directory to write, e.g. models/my-model")
     p.add_argument("--mount", help="train only on recordings of this mount (e.g. wrist)")
@@ -371,6 +376,8 @@ def run(args: argparse.Namespace) -> int:
     def progress(msg: str) -> None:
         print(f"[{time.monotonic() - started:6.1f} s] {msg}", file=sys.stderr, flush=True)
 
+    if task.name == "activity":
+        return _run_activity(args, task, progress, started)
     cfg = Config(input_range_g=INPUT_RANGE_G[task.name])
     if args.rotations is not None:
         cfg = replace(cfg, rotations=args.rotations)
@@ -440,6 +447,77 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_activity(args: argparse.Namespace, task: tasks.Task, progress: Progress, started: float) -> int:
+    """`--task activity`: the window classifier (repcount/activity.py), held out by user."""
+    from repcount import activity, tflm
+
+    recs = _filter(load_data(args.data), args.mount)
+    if args.test_data:
+        test = _filter(load_data(args.test_data), args.mount)
+    elif args.holdout_users:
+        _, test_users = split_users(recs, args.holdout_users, args.seed)
+        test = [r for r in recs if r.meta.user in test_users]
+        recs = [r for r in recs if r.meta.user not in test_users]
+    else:
+        test = []
+    rates = {r.meta.sample_rate_hz for r in recs + test}
+    if rates != {task.sample_rate_hz}:
+        raise UserError(
+            f"activity windows are {activity.WINDOW} samples at {task.sample_rate_hz:g} Hz; the "
+            f"recordings are at {', '.join(f'{x:g}' for x in sorted(rates))} Hz (simulate or import "
+            f"them with --rate {task.sample_rate_hz:g})"
+        )
+    epochs = args.epochs or (QUICK["epochs"] if args.quick else Config.epochs)
+    qat_epochs = QUICK["qat_epochs"] if args.quick else Config.qat_epochs
+    t = activity.fit(recs, task.full_scale_g, epochs, qat_epochs, args.seed, progress)
+    m = tflite_model.read(t.tflite)
+    in_scale, in_zp = export.input_quant(m)
+    out_scale, out_zp = export.output_quant(m)
+    macs = export.macs_per_inference(m)
+    card = {
+        "name": args.out.name,
+        "task": task.name,
+        "mount": args.mount or "mixed",
+        "sample_rate_hz": task.sample_rate_hz,
+        "full_scale_g": task.full_scale_g,
+        "window": activity.WINDOW,
+        "hop": activity.HOP,
+        "input_len": activity.WINDOW * 3,
+        "output_len": len(t.classes),
+        "classes": t.classes,
+        "input": {**t.q.card(), "scale": in_scale, "zero_point": in_zp},
+        "output": {"scale": out_scale, "zero_point": out_zp},
+        "model_hash": m.model_hash,
+        "tflite_bytes": len(t.tflite),
+        "ops": m.op_names,
+        "macs_per_inference": macs,
+        "macs_per_second": round(macs * task.sample_rate_hz / activity.HOP),
+        "arena_bytes": tflm.measure_arena(t.tflite),
+    }
+    card["training"] = {
+        "command": "repcount " + shlex.join(sys.argv[1:]) if Path(sys.argv[0]).name == "repcount" else None,
+        "seed": args.seed,
+        "data": list(args.data),
+        "test_data": list(args.test_data or []),
+        "train_users": sorted({r.meta.user for r in recs}),
+        "held_out_users": sorted({r.meta.user for r in test}),
+        "seconds": round(time.monotonic() - started, 1),
+        "quick": bool(args.quick),
+    }
+    card["metrics"] = {"held_out": activity.measure(card, t.tflite, t.qat_model, test)} if test else {}
+    write_model(args.out, card, Trained(t.qat_model, t.tflite, {}, t.q, card["training"]["train_users"]))
+    if args.json:
+        print(json.dumps(card, indent=2))
+    else:
+        print(
+            f"{card['name']}: {card['tflite_bytes']} bytes, arena {card['arena_bytes']} bytes, classes "
+            f"{', '.join(t.classes)}"
+        )
+        for pipe, r in card["metrics"].get("held_out", {}).items():
+            print(f"held-out {pipe}: accuracy {r['accuracy']:.3f}")
+    return 0
+
+
 def _pool_folds(folds: dict[str, dict], task: tasks.Task) -> dict:
     """Leave-one-user-out: every recording measured by the fold that never saw its user."""
     from repcount import metrics
@@ -462,6 +540,7 @@ def _pool_folds(folds: dict[str, dict], task: tasks.Task) -> dict:
 
 
 def _print_summary(card: dict) -> None:
+    """The human-readable end of `train` (the card is the full record)."""
     print(
         f"{card['name']}: {card['tflite_bytes']} bytes, arena {card['arena_bytes']} bytes, "
         f"{card['macs_per_second']} MACs/s, ops {', '.join(card['ops'])}"
