@@ -21,8 +21,9 @@ from repcount.tflite_model import read
 from tflite_builder import INT8, ModelBuilder, random_model
 
 ARM_GCC = shutil.which("arm-none-eabi-gcc")
-ARM_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16",
-             "-mfloat-abi=hard", "-Os"]
+# the flags the brief asks for, plus -pedantic -Wconversion: boards' builds may be stricter
+ARM_FLAGS = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-Wconversion", "-mcpu=cortex-m4",
+             "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-Os"]
 
 
 def _conv_chain(length: int = 64, channels: tuple[int, ...] = (3, 16, 16, 8), tail: str = "") -> bytes:
