@@ -83,6 +83,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "one_model: run for the first model only (faults, refusals)")
+    if config.getoption("dist", "no") == "load":
+        # `-n 2` alone: schedule by xdist_group (loadgroup) so each model's emulator and run are
+        # made on one worker; tests without a group spread as with `load`. The workers take
+        # the option from here.
+        config.option.dist = "loadgroup"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -91,13 +96,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "hil_model" in callspec.params:
             item.add_marker(pytest.mark.xdist_group(f"hil-{Path(callspec.params['hil_model']).name}"))
-
-
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """`-n 2` alone schedules by xdist_group (loadgroup): tests without a group spread as usual."""
-    from xdist.scheduler import LoadGroupScheduling
-
-    return LoadGroupScheduling(config, log) if config.getvalue("dist") in ("load", "loadgroup") else None
 
 
 def shared_tmp(factory: pytest.TempPathFactory) -> Path:
