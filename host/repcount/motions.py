@@ -56,7 +56,7 @@ def style(user_index: int) -> Style:
         impact_g=rng.uniform(1.8, 4.0),
         impact_width_s=rng.uniform(0.008, 0.02),
         wrist_radius_m=rng.uniform(0.01, 0.035),
-        wrist_coupling=rng.uniform(0.35, 0.8),
+        wrist_coupling=rng.uniform(0.5, 0.9),
         wrist_flex_rad=rng.uniform(0.15, 0.45),
         double_skill=float(rng.choice([0.0, rng.uniform(0.03, 0.15)], p=[0.4, 0.6])),
         miss_rate=rng.uniform(0.004, 0.03),
@@ -248,7 +248,7 @@ def jump_bout(tr: Track, t0: float, n_jumps: int, miss: bool) -> float:
     impacts = np.array(landings)
     # Harder landings after longer flights; the in-between bounces land softly.
     rope_jump = ~np.array(bounces, dtype=bool)
-    amp = st.impact_g * np.where(rope_jump, np.clip((impacts - np.array(takeoffs)) / 0.3, 0.5, 2.0), 0.2)
+    amp = st.impact_g * np.where(rope_jump, np.clip((impacts - np.array(takeoffs)) / 0.3, 0.7, 2.0), 0.2)
     if miss:
         # The rope hits the feet at the next pass: a weak hop or a stumble, and the rope stops dead.
         anchors_t += [t_pass, t_pass + 0.06]
