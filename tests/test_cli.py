@@ -18,9 +18,7 @@ def _modules_loaded_by(args: list[str]) -> set[str]:
         f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
         "print('\\n'.join(sys.modules))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return set(out.split())
 
 
@@ -28,7 +26,9 @@ def _modules_loaded_by(args: list[str]) -> set[str]:
 def test_help_imports_nothing_heavy(command: str | None) -> None:
     args = ["--help"] if command is None else [command, "--help"]
     loaded = _modules_loaded_by(args)
-    assert not [m for m in HEAVY if m in loaded], f"`repcount {' '.join(args)}` imported {loaded & set(HEAVY)}"
+    assert not [m for m in HEAVY if m in loaded], (
+        f"`repcount {' '.join(args)}` imported {loaded & set(HEAVY)}"
+    )
 
 
 def test_every_command_has_a_teaching_help() -> None:
