@@ -111,8 +111,13 @@ def test_int8_in_tflm_agrees_with_the_float_qat_model(trained: Path, data_dir: P
     o8 = pipes.int8_outputs(rec)
     of = pipes.float_outputs(rec)
     diff = np.abs(model.dequantize(o8, 1 / 256, -128) - of)
-    # output LSB 1/256: on average under one LSB apart, at worst a few where the sigmoid is steep
-    assert diff.mean() <= 1 / 256 and diff.max() <= 8 / 256
+    # on average under one output LSB (1/256) apart; at worst a few LSB of the logit that feeds
+    # the sigmoid (slope <= 1/4; rounding differs layer by layer), i.e. several output LSB
+    m = tflite_model.read(trained / "model.tflite")
+    (logistic,) = [op for op in m.ops if op.name == "LOGISTIC"]
+    logit_scale = float(m.tensors[logistic.inputs[0]].scale[0])
+    assert diff.mean() <= 1 / 256
+    assert diff.max() <= 4 * logit_scale / 4 + 1 / 256
 
 
 def test_counts_held_out_recording_with_known_events(trained: Path, data_dir: Path) -> None:
