@@ -121,19 +121,16 @@ def training_arrays(recs: Sequence[Recording], task: tasks.Task, cfg: Config, q:
     return np.concatenate(xs), np.concatenate(ys)
 
 
-class _EpochLog:
+def _epoch_log(label: str, progress: Progress):  # noqa: ANN202
     """A Keras callback printing one line per epoch on stderr (stdout is kept for --json)."""
+    import tf_keras as keras
 
-    def __new__(cls, label: str, progress: Progress):  # noqa: ANN204
-        import tf_keras as keras
+    class Log(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            parts = ", ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())
+            progress(f"{label} epoch {epoch + 1}/{self.params['epochs']}: {parts}")
 
-        class Log(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-                logs = logs or {}
-                parts = ", ".join(f"{k} {v:.4f}" for k, v in logs.items())
-                progress(f"{label} epoch {epoch + 1}/{self.params['epochs']}: {parts}")
-
-        return Log()
+    return Log()
 
 
 def fit(recs: Sequence[Recording], task: tasks.Task, cfg: Config, seed: int, progress: Progress) -> Trained:
@@ -156,7 +153,7 @@ def fit(recs: Sequence[Recording], task: tasks.Task, cfg: Config, seed: int, pro
         epochs=cfg.epochs,
         shuffle=True,
         verbose=0,
-        callbacks=[_EpochLog("float", progress)],
+        callbacks=[_epoch_log("float", progress)],
     )
     qat = export.quantize(model, q)
     qat.compile(keras.optimizers.Adam(cfg.learning_rate / 5), "binary_crossentropy")
@@ -167,7 +164,7 @@ def fit(recs: Sequence[Recording], task: tasks.Task, cfg: Config, seed: int, pro
         epochs=cfg.qat_epochs,
         shuffle=True,
         verbose=0,
-        callbacks=[_EpochLog("QAT", progress)],
+        callbacks=[_epoch_log("QAT", progress)],
     )
     rng = np.random.default_rng(seed)
     rep = x[rng.choice(len(x), size=min(len(x), 256), replace=False)]
