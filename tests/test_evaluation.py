@@ -75,3 +75,24 @@ def test_baseline_without_parameters_for_a_task_says_so() -> None:
 def test_missing_data_is_a_user_error() -> None:
     with pytest.raises(UserError, match="no such file or directory"):
         evaluation.load_data(["/nonexistent/recordings"])
+
+
+def test_leave_one_user_out_pools_every_fold() -> None:
+    from repcount import training
+
+    def fold(true_n: int, pred_n: int, placement: str) -> dict:
+        res = evaluation.result_for(
+            rec_with(list(np.arange(1, true_n + 1.0)), [Segment(80, 100, "car")], placement=placement),
+            JR,
+            np.concatenate([np.arange(1, pred_n + 1.0), [90.0]]),
+        )
+        run = {"results": {p: [res] for p in ("float", "int8", "baseline")}, "float_agreement": None}
+        return evaluation.report(run, JR)
+
+    pooled = training._pool_folds({"a": fold(40, 38, "InHand"), "b": fold(20, 21, "Purse")}, JR)
+    int8 = pooled["pipelines"]["int8"]
+    # counts 39/40 and 22/20 (one false count each, in the car)
+    assert int8["count_mape"] == pytest.approx((1 / 40 + 2 / 20) / 2)
+    assert int8["by_group"]["Purse"]["count_mape"] == pytest.approx(0.1)
+    assert int8["false_counts_per_hour"] == pytest.approx(2 * 3600 / 40)
+    assert int8["event_f1"] == pytest.approx(2 * 58 / (2 * 58 + 3 + 2))  # tp 58, fp 1 + 2, fn 2

@@ -126,6 +126,11 @@ def summarize(results: Sequence[Result], task: tasks.Task) -> dict:
         "true_events": sum(t for _, t in counts),
         "predicted_events": sum(p for p, _ in counts),
         "recordings": len(results),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "false_counts": sum(r.false_counts for r in results),
+        "distractor_seconds": sum(r.distractor_s for r in results),
     }
 
 

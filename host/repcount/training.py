@@ -526,12 +526,17 @@ def _pool_folds(folds: dict[str, dict], task: tasks.Task) -> dict:
         groups: dict[str, list] = {}
         for r in recs:
             groups.setdefault(r["group"], []).append((r["predicted"], r["true"]))
+        tally = [f["pipelines"][pipe] for f in folds.values()]
+        pooled = metrics.prf(*(sum(int(t[k]) for t in tally) for k in ("tp", "fp", "fn")))
         out["pipelines"][pipe] = {
             "count_mape": metrics.count_mape(counts),
-            "by_group": {g: {"count_mape": metrics.count_mape(c)} for g, c in sorted(groups.items())},
-            "event_f1_mean_over_folds": float(
-                np.mean([f["pipelines"][pipe]["event_f1"] for f in folds.values()])
+            "event_f1": pooled["event_f1"],
+            "false_counts_per_hour": metrics.false_counts_per_hour(
+                sum(t["false_counts"] for t in tally), sum(t["distractor_seconds"] for t in tally)
             ),
+            "true_events": sum(c[1] for c in counts),
+            "predicted_events": sum(c[0] for c in counts),
+            "by_group": {g: {"count_mape": metrics.count_mape(c)} for g, c in sorted(groups.items())},
         }
     return out
 
@@ -550,5 +555,4 @@ def _print_summary(card: dict) -> None:
     for kind, m in card["metrics"].items():
         for pipe, p in m["pipelines"].items():
             mape = "-" if p.get("count_mape") is None else f"{100 * p['count_mape']:.2f}%"
-            f1 = p.get("event_f1", p.get("event_f1_mean_over_folds"))
-            print(f"{kind} {pipe:<9} count MAPE {mape:>8}  event F1 {f1:.4f}")
+            print(f"{kind} {pipe:<9} count MAPE {mape:>8}  event F1 {p['event_f1']:.4f}")
