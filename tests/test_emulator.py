@@ -269,3 +269,16 @@ def test_repcount_emulate_prints_the_url_serves_it_and_cleans_up_on_ctrl_c(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_port_in_use_is_a_clear_error(smoke_elf: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        emu = Emulator(smoke_elf, probe=echo_probe, port=port)
+        with pytest.raises(UserError, match=f"port {port} is already in use; pick another"):
+            emu.start()
+    assert emu.pid is None  # refused before QEMU started

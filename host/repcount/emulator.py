@@ -92,6 +92,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def qemu_command(elf: Path, port: int, console: Path) -> list[str]:
     """The QEMU command line (docs: emulated-board.md): UART0 on a TCP server, semihosting
     on, the firmware's semihosting console written to the file `console`."""
@@ -176,6 +185,8 @@ class Emulator:
             self.elf = self.firmware
         else:
             raise UserError(f"{self.firmware} is neither a firmware project directory nor an ELF file")
+        if self.fixed_port and not port_is_free(self.fixed_port):
+            raise UserError(f"port {self.fixed_port} is already in use; pick another or leave --port out")
         try:
             for _attempt in range(3):  # another program may take the free port before QEMU binds it
                 self.port = self.fixed_port or free_port()
@@ -266,7 +277,7 @@ class Emulator:
             return "QEMU still running"
         if code == EXIT_FAULT:
             return f"the firmware faulted: {self.fault() or 'no report'} (QEMU exit code {code})"
-        return f"QEMU exited with code {code}"
+        return f"QEMU exited with code {code}: {self.stderr_text() or 'no message'}"
 
     def stop(self) -> int | None:
         """End QEMU: SIGTERM its process group, wait, then SIGKILL. Returns its exit code.
