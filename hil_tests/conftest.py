@@ -3,8 +3,10 @@
 With no option the suite runs every shipped model (repcount.models: models/*/card.json) on
 the emulated Cortex-M4F board: it renders each model's firmware for qemu-mps2-an386 (native
 engine), builds it and starts the emulator itself, one per pytest-xdist worker, so
-`pytest -n 2 hil_tests` runs two emulators side by side (each model's tests stay on one
-worker). With no shipped model yet it trains a quick one once per run.
+`pytest -n 2 hil_tests` runs two emulators side by side. What is made once per model (the
+quick model, the firmware build, the HIL run itself) is made by the first worker that needs
+it, under a file lock, and shared with the others through the run's temporary directory.
+With no shipped model yet the suite trains a quick one once per run.
 
 Options:
   --port PORT     a device running repcount firmware (a board, or any pyserial URL); give it
@@ -23,9 +25,12 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
 import os
+import pickle
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -83,19 +88,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "one_model: run for the first model only (faults, refusals)")
-    if config.getoption("dist", "no") == "load":
-        # `-n 2` alone: schedule by xdist_group (loadgroup) so each model's emulator and run are
-        # made on one worker; tests without a group spread as with `load`. The workers take
-        # the option from here.
-        config.option.dist = "loadgroup"
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep each model's tests on one xdist worker: its emulator and its run are made once."""
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and "hil_model" in callspec.params:
-            item.add_marker(pytest.mark.xdist_group(f"hil-{Path(callspec.params['hil_model']).name}"))
 
 
 def shared_tmp(factory: pytest.TempPathFactory) -> Path:
@@ -104,15 +96,27 @@ def shared_tmp(factory: pytest.TempPathFactory) -> Path:
     return base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
 
 
+@contextmanager
+def made_once(factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A directory shared by this run's workers, held under an exclusive lock: the first
+    worker makes what goes in it, the others wait and find it made."""
+    root = shared_tmp(factory) / name
+    root.mkdir(exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield root
+
+
+def model_key(model_dir: Path) -> str:
+    return f"{model_dir.name}-{hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:8]}"
+
+
 def train_quick_model(factory: pytest.TempPathFactory) -> Path:
     """A quick jump-rope model (simulated users 1-5, two held out), trained once per run."""
     from repcount import simulation, training
 
-    root = shared_tmp(factory) / "hil-quick-model"
-    root.mkdir(exist_ok=True)
-    out = root / "jumprope-quick"
-    with open(root / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with made_once(factory, "hil-quick-model") as root:
+        out = root / "jumprope-quick"
         if not (out / "card.json").is_file():
             simulation.simulate_dataset("jump-rope", "wrist", QUICK_USERS, QUICK_MINUTES, 1, root / "data")
             p = argparse.ArgumentParser()
@@ -197,29 +201,47 @@ def hil_device(hil_model: Path, request: pytest.FixtureRequest,
     if given:
         project = Path(given)
     else:
-        project = render_firmware(hil_model, tmp_path_factory.mktemp(f"fw-{hil_model.name}"))
+        with made_once(tmp_path_factory, f"fw-{model_key(hil_model)}") as root:
+            project = root / "project"
+            if not (project / "Makefile").is_file():
+                render_firmware(hil_model, project)
     with Emulator(project) as emu:
         yield Device(emu.url, emu, project)
 
 
 @pytest.fixture(scope="session")
-def hil_run(hil_target: hil.Target, hil_device: Device, hil_data: list[Any],
-            request: pytest.FixtureRequest) -> hil.HilRun | hil.HilError:  # fmt: skip
-    """The HIL run of this model (made once; a run that could not be made is returned as its error)."""
+def hil_run(hil_model: Path, hil_target: hil.Target, hil_device: Device, hil_data: list[Any],
+            request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+            ) -> hil.HilRun | hil.HilError:  # fmt: skip
+    """The HIL run of this model, made once per pytest run by the first worker that needs it
+    (a run that could not be made is returned as its error, and every test says why)."""
+    with made_once(tmp_path_factory, f"run-{model_key(hil_model)}") as root:
+        saved = root / "run.pickle"
+        if not saved.is_file():
+            saved.write_bytes(pickle.dumps(make_run(hil_target, hil_device, hil_data, request.config)))
+        made = pickle.loads(saved.read_bytes())
+    if isinstance(made, hil.HilError):
+        return made
+    return hil.HilRun(hil_target, margins=MARGINS, **made)
+
+
+def make_run(target: hil.Target, device: Device, data: list[Any], config: pytest.Config) -> Any:
+    """The run's device answers (what HilRun is rebuilt from), or the HilError that stopped it."""
     from repcount.seriallink import Link
 
     try:
-        with Link.open(hil_device.url) as link:
-            result = hil.run_hil(link, hil_target, hil_data, margins=MARGINS)
+        with Link.open(device.url) as link:
+            result = hil.run_hil(link, target, data, margins=MARGINS)
     except hil.HilError as exc:
         return exc
-    board = request.config.getoption("--board")
+    board = config.getoption("--board")
     if board and result.info.board != board:
-        return hil.HilError(f"{hil_device.url} says it is a {result.info.board}, not the {board} of --board")
-    report_dir = request.config.getoption("--hil-report")
+        return hil.HilError(f"{device.url} says it is a {result.info.board}, not the {board} of --board")
+    report_dir = config.getoption("--hil-report")
     if report_dir:
-        hil.write_report(result, hil_data, Path(report_dir) / hil_target.name)
-    return result
+        hil.write_report(result, data, Path(report_dir) / target.name)
+    return {"info": result.info, "port": result.port, "runs": result.runs,
+            "host_link": result.host_link, "device_link": result.device_link}  # fmt: skip
 
 
 @pytest.fixture
@@ -236,3 +258,5 @@ def needs_emulator(hil_device: Device) -> Device:
     if hil_device.emulator is None:
         pytest.skip("needs the emulator (this run talks to a board on --port)")
     return hil_device
+
+

@@ -35,7 +35,8 @@ def test_a_device_outputs_are_bit_exact_with_tflite_micro(
     record_property("bitexact_mismatches", a["bitexact_mismatches"])
     record_property("outputs_compared", a["outputs_compared"])
     assert a["outputs_compared"] > 0
-    assert hil.bitexact_failure(a) is None, hil.bitexact_failure(a)
+    failure = hil.bitexact_failure(a)
+    assert failure is None, failure
     # The events are the Python counting reference's on the same outputs, recording by recording.
     assert all(r.device.event_steps for r in hil_result.runs if len(r.true_t) >= 20)
 
@@ -48,7 +49,8 @@ def test_b_device_outputs_agree_with_the_float_model(
         pytest.skip(f"{hil_result.target.directory} has no float.keras")
     for name in ("float_mae", "float_rmse", "float_max_abs", "float_l2r", "float_cosine", "count_difference"):
         record_property(name, b[name])
-    assert hil.float_failure(b) is None, hil.float_failure(b)
+    failure = hil.float_failure(b)
+    assert failure is None, failure
 
 
 def test_c_device_counts_match_the_labels(hil_result: hil.HilRun, record_property: Callable) -> None:
@@ -59,7 +61,8 @@ def test_c_device_counts_match_the_labels(hil_result: hil.HilRun, record_propert
         record_property(f"count_error[{row['recording']}]", row["count_error"])
     if c["card"] is None:
         pytest.skip(f"{hil_result.target.directory}/card.json holds no held-out figures to compare with")
-    assert hil.labels_failure(c, hil_result.margins) is None, hil.labels_failure(c, hil_result.margins)
+    failure = hil.labels_failure(c, hil_result.margins)
+    assert failure is None, failure
 
 
 def test_replay_speed_is_measured_and_every_recording_was_replayed(
