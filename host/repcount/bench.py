@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import tempfile
@@ -329,6 +330,8 @@ def run(args: argparse.Namespace) -> int:
     def progress(msg: str) -> None:
         print(f"bench: {msg}", file=sys.stderr, flush=True)
 
+    for key, value in benchsetup.TRAIN_ENV.items():  # before TensorFlow is first imported
+        os.environ.setdefault(key, value)
     if args.readme and not args.readme.is_file():
         raise UserError(f"{args.readme}: no such file to put the table in")
     if args.render:

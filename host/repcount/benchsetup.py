@@ -165,12 +165,20 @@ def repcount_command() -> list[str]:
 
 
 def run_train(args: list[str], log: Path, progress: Progress) -> float:
-    """Run `repcount train ARGS` as a user would, output to `log`; its wall time in seconds."""
+    """Run `repcount train ARGS` as a user would; its wall time in seconds.
+
+    Its output goes to `log`, and its progress lines (`[  12.3 s] ...`) to `progress`."""
     progress(f"repcount train {shlex.join(args)}")
     started = time.monotonic()
-    with open(log, "w") as f:
-        proc = subprocess.run([*repcount_command(), "train", *args], stdout=f, stderr=subprocess.STDOUT,
-                              env={**os.environ, **TRAIN_ENV}, check=False)  # fmt: skip
+    with open(log, "w") as f, subprocess.Popen(
+        [*repcount_command(), "train", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, **TRAIN_ENV},
+    ) as proc:  # fmt: skip
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            f.write(line)
+            if line.startswith("["):
+                progress(f"  train {line.strip()}")
     seconds = time.monotonic() - started
     if proc.returncode != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-3:]
