@@ -137,6 +137,7 @@ def test_a_killed_owner_takes_its_qemu_with_it(smoke_elf: Path) -> None:
         if owner.poll() is None:
             owner.kill()
             owner.wait()
+        owner.stdout.close()
 
 
 def test_a_program_too_big_for_the_real_part_fails_to_link(tmp_path: Path) -> None:
@@ -253,7 +254,7 @@ def test_repcount_emulate_prints_the_url_serves_it_and_cleans_up_on_ctrl_c(
 ) -> None:
 
     cmd = [sys.executable, "-m", "repcount.cli", "emulate", "--firmware", str(qemu_project.directory)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
@@ -269,6 +270,7 @@ def test_repcount_emulate_prints_the_url_serves_it_and_cleans_up_on_ctrl_c(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        proc.stdout.close()
 
 
 def test_a_port_in_use_is_a_clear_error(smoke_elf: Path) -> None:

@@ -159,6 +159,9 @@ class Emulator:
         self._stderr: IO[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._console: Path | None = None
+        # What QEMU and the firmware printed, kept when stop() removes the files.
+        self._kept_stderr = b""
+        self._kept_console = ""
 
     @property
     def url(self) -> str:
@@ -195,6 +198,7 @@ class Emulator:
                     break
                 if self.fixed_port or b"Address already in use" not in self.stderr_bytes():
                     raise UserError(f"QEMU failed to start: {self.stderr_text() or self._proc_status()}")
+                self.stop()
             else:
                 raise UserError("QEMU could not bind a free local port (tried 3 times)")
             if self.probe is not None:
@@ -260,14 +264,20 @@ class Emulator:
 
     def stderr_bytes(self) -> bytes:
         """What QEMU itself printed (its errors)."""
-        return _read_all(self._stderr)
+        if self._stderr is None:
+            return self._kept_stderr
+        self._stderr.flush()
+        self._stderr.seek(0)
+        return self._stderr.read()
 
     def stderr_text(self) -> str:
         return self.stderr_bytes().decode("utf-8", "replace").strip()
 
     def console_lines(self) -> list[str]:
         """Lines the firmware wrote to its semihosting console so far (e.g. `rc-cost ...`)."""
-        if self._console is None or not self._console.is_file():
+        if self._console is None:
+            return self._kept_console.splitlines()
+        if not self._console.is_file():
             return []
         return self._console.read_text("ascii", "replace").splitlines()
 
@@ -282,7 +292,8 @@ class Emulator:
     def stop(self) -> int | None:
         """End QEMU: SIGTERM its process group, wait, then SIGKILL. Returns its exit code.
 
-        Signals go only to a QEMU not yet reaped, so its group id cannot have been reused."""
+        Signals go only to a QEMU not yet reaped, so its group id cannot have been reused.
+        What it printed stays readable (stderr_text, console_lines); its files are removed."""
         proc = self._proc
         if proc is None:
             return None
@@ -293,15 +304,18 @@ class Emulator:
             except subprocess.TimeoutExpired:
                 _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait()
+        self._release_files()
         return proc.returncode
 
-
-def _read_all(f: IO[bytes] | None) -> bytes:
-    if f is None:
-        return b""
-    f.flush()
-    f.seek(0)
-    return f.read()
+    def _release_files(self) -> None:
+        self._kept_stderr = self.stderr_bytes()
+        self._kept_console = "\n".join(self.console_lines())
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp, self._console = None, None
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
