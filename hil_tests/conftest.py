@@ -231,7 +231,8 @@ def make_run(target: hil.Target, device: Device, data: list[Any], config: pytest
 
     try:
         with Link.open(device.url) as link:
-            result = hil.run_hil(link, target, data, margins=MARGINS)
+            cpu = hil.process_cpu_clock(device.emulator.pid) if device.emulator is not None else None
+            result = hil.run_hil(link, target, data, margins=MARGINS, device_cpu=cpu)
     except hil.HilError as exc:
         return exc
     board = config.getoption("--board")

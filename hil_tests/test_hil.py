@@ -66,9 +66,12 @@ def test_c_device_counts_match_the_labels(hil_result: hil.HilRun, record_propert
 
 
 def test_replay_speed_is_measured_and_every_recording_was_replayed(
-    hil_result: hil.HilRun, hil_data: list[Any], record_property: Callable
+    hil_result: hil.HilRun, hil_data: list[Any], hil_device: Any, record_property: Callable
 ) -> None:
+    """Measured and reported, never asserted against a wall-clock target (the load varies)."""
     record_property("replay_speed_x", round(hil_result.replay_speed_x, 1))
+    record_property("emulator_cpu_speed_x", hil_result.emulator_cpu_speed_x)
+    assert (hil_result.emulator_cpu_speed_x is not None) == (hil_device.emulator is not None)
     record_property("retries", sum(r.device.attempts - 1 for r in hil_result.runs))
     assert [r.name for r in hil_result.runs] == [rec.name for rec in hil_data]
     assert all(r.device.seconds > 0 for r in hil_result.runs)

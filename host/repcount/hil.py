@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -50,6 +51,7 @@ from repcount import protocol as P
 from repcount.errors import UserError
 
 Progress = Callable[[str], None]
+CpuClock = Callable[[], float]
 DEFAULT_ATTEMPTS = 3
 RESET_SLACK_FRAMES = 8
 STALL_TIMEOUT_S = 1.0  # no progress this long: Link.replay resends once, then gives up
@@ -83,6 +85,7 @@ class Replayed:
     seconds: float  # wall time of the accepted replay
     attempts: int
     damage: list[str] = field(default_factory=list)  # why earlier attempts were refused
+    device_cpu_s: float | None = None  # CPU time the emulator used meanwhile (None: a board)
 
 
 @dataclass
@@ -157,8 +160,11 @@ def _damage(before: P.LinkStats, after: P.LinkStats, bad_before: int, bad_after:
 class Session:
     """A checked session with one device: identity verified, resets and damage detected."""
 
-    def __init__(self, link: Any, wanted: dict[str, Any], model_name: str) -> None:
+    def __init__(
+        self, link: Any, wanted: dict[str, Any], model_name: str, device_cpu: CpuClock | None = None
+    ) -> None:
         self.link = link
+        self.device_cpu = device_cpu
         self.wanted = wanted
         self.model_name = model_name
         self.info: P.Info = link.hello()
@@ -220,11 +226,11 @@ class Session:
             boots = link.boots
             outputs: list[tuple[int, ...]] = []
             events: list[int] = []
-            why, seconds = "", 0.0
+            why, seconds, cpu = "", 0.0, None
             try:
                 self._check_counters(name)
                 before, bad_before = P.LinkStats(**link.stats.as_dict()), link.bad_messages
-                started = time.monotonic()
+                started, cpu_started = time.monotonic(), self.device_cpu() if self.device_cpu else 0.0
                 for msg in link.replay(raw, stall_timeout=STALL_TIMEOUT_S):
                     if isinstance(msg, P.Output):
                         if msg.inference != len(outputs):
@@ -237,6 +243,7 @@ class Session:
                             break
                         events.append(msg.step)
                 seconds = time.monotonic() - started
+                cpu = self.device_cpu() - cpu_started if self.device_cpu else None
                 why = why or _damage(before, link.stats, bad_before, link.bad_messages)
             except HilError:
                 raise
@@ -248,13 +255,30 @@ class Session:
                 why = f"{len(outputs)} of {expected} inferences"
             if not why:
                 out = np.array(outputs, dtype=np.int8).reshape(len(outputs), info.output_len)
-                return Replayed(out, events, seconds, attempt, damage)
+                return Replayed(out, events, seconds, attempt, damage, cpu)
             damage.append(f"attempt {attempt}: {why}")
         raise HilError(
             f"{link.name}: the answers to {name} arrived damaged in all {attempts} attempts "
             f"({'; '.join(damage)}); no verdict is given on damaged data. Check the cable and the "
             "baud rate, or use a shorter USB cable / a powered hub"
         )
+
+
+def process_cpu_clock(pid: int) -> CpuClock | None:
+    """User + system CPU seconds of a running process (Linux /proc), or None elsewhere.
+
+    The emulator's CPU time per second of signal is its speed on an idle core: the wall
+    time of a replay also holds the time QEMU waited for a core on a loaded machine."""
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.is_file():
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def read() -> float:
+        fields = stat.read_text().rsplit(")", 1)[1].split()  # fields 14, 15: utime, stime
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    return read
 
 
 # ----------------------------------------------------------------------------- the run
@@ -532,6 +556,14 @@ class HilRun:
         return sum(r.duration_s for r in self.runs) / seconds if seconds else 0.0
 
     @property
+    def emulator_cpu_speed_x(self) -> float | None:
+        """Seconds of signal per CPU-second of the emulator (its speed on an idle core)."""
+        cpu = [r.device.device_cpu_s for r in self.runs if r.device.device_cpu_s is not None]
+        if len(cpu) < len(self.runs) or not sum(cpu):
+            return None
+        return sum(r.duration_s for r in self.runs) / sum(cpu)
+
+    @property
     def failures(self) -> dict[str, str | None]:
         return {
             "bitexact": bitexact_failure(self.bitexact),
@@ -543,6 +575,7 @@ class HilRun:
         """The --json object (ARCHITECTURE.md names at the top level)."""
         fa = self.float_agreement or {}
         failures = self.failures
+        cpu_x = self.emulator_cpu_speed_x
         return {
             "model": self.target.name,
             "model_hash": self.info.model_hash,
@@ -554,6 +587,7 @@ class HilRun:
             "event_f1": self.labels["event_f1"],
             "false_counts_per_hour": self.labels["false_counts_per_hour"],
             "replay_speed_x": round(self.replay_speed_x, 1),
+            "emulator_cpu_speed_x": None if cpu_x is None else round(cpu_x, 1),
             "signal_seconds": round(sum(r.duration_s for r in self.runs), 2),
             "replay_seconds": round(sum(r.device.seconds for r in self.runs), 3),
             "retries": sum(r.device.attempts - 1 for r in self.runs),
@@ -574,11 +608,15 @@ def run_hil(
     margins: Margins | None = None,
     attempts: int = DEFAULT_ATTEMPTS,
     progress: Progress | None = None,
+    device_cpu: CpuClock | None = None,
 ) -> HilRun:
-    """The whole HIL run over an open `seriallink.Link`: identity, replays, comparisons."""
+    """The whole HIL run over an open `seriallink.Link`: identity, replays, comparisons.
+
+    `device_cpu` (the emulator's CPU clock, `process_cpu_clock(emu.pid)`) adds the replay
+    speed per CPU-second of the emulator to the figures."""
     if not recordings:
         raise UserError("no recordings to replay; give --data with recording files or directories")
-    session = Session(link, target.identity, str(target.directory))
+    session = Session(link, target.identity, str(target.directory), device_cpu)
     runs = []
     for n, rec in enumerate(recordings, 1):
         if progress:
@@ -598,6 +636,13 @@ def _fmt(v: Any, pct: bool = False) -> str:
     if isinstance(v, float):
         return f"{100 * v:.2f} %" if pct else f"{v:.4g}"
     return str(v)
+
+
+def _cpu_note(s: dict[str, Any]) -> str:
+    if s["emulator_cpu_speed_x"] is None:
+        return ""
+    return (f"; per CPU-second of the emulator {s['emulator_cpu_speed_x']}x (its speed on an idle core: "
+            "the wall time includes waiting for a core on a loaded machine)")  # fmt: skip
 
 
 def plot_outputs(r: RecordingRun, card: dict[str, Any], out_png: Path) -> Path:
@@ -643,7 +688,7 @@ def write_report(result: HilRun, recordings: Sequence[Any], out_dir: Path) -> Pa
         f"Device: {s['device']['board']} on `{s['device']['port']}`, {s['device']['engine']} engine, "
         f"firmware {s['device']['firmware_version']}. {len(result.runs)} recordings, "
         f"{s['signal_seconds']:.0f} s of signal replayed in {s['replay_seconds']:.1f} s: "
-        f"**replay_speed_x {s['replay_speed_x']}** (target >= 50). Retries: {s['retries']}.",
+        f"**replay_speed_x {s['replay_speed_x']}** (target >= 50){_cpu_note(s)}. Retries: {s['retries']}.",
         "",
         "| comparison | verdict | figures |",
         "|---|---|---|",
@@ -766,7 +811,8 @@ def run(args: argparse.Namespace) -> int:
         from repcount.emulator import Emulator
 
         with Emulator(args.firmware) as emu, Link.open(emu.url) as link:
-            result = run_hil(link, target, recs, attempts=args.attempts, progress=progress)
+            cpu = process_cpu_clock(emu.pid) if emu.pid else None
+            result = run_hil(link, target, recs, attempts=args.attempts, progress=progress, device_cpu=cpu)
     else:
         with Link.open(args.port, args.baud) as link:
             result = run_hil(link, target, recs, attempts=args.attempts, progress=progress)
