@@ -121,9 +121,13 @@ def test_table_shows_steps_per_placement() -> None:
 
 def test_demo_time_and_its_quick_training_in_the_notes() -> None:
     r = small_results()
-    assert "its quick training step 95 s (target ≤ 3 min, issue 4) ✅" in benchreport.render(r)
+    table = benchreport.render(r)
+    assert "170 s in all; its quick training step took 95 s (target ≤ 3 min, issue 4) ✅." in table
     r["demo"] = {"not_measured": "bench --quick runs no demo"}
     assert "`make demo` was not timed: bench --quick runs no demo." in benchreport.render(r)
+    r["demo"] = {"seconds": None, "train_seconds": 200.0, "not_measured": "tools/demo.sh failed (exit 2)"}
+    assert ("not timed: tools/demo.sh failed (exit 2); before that, its quick training step took 200 s "
+            "(target ≤ 3 min, issue 4) ❌ missed.") in benchreport.render(r)
 
 
 def test_readme_table_is_replaced_between_the_markers_only() -> None:

@@ -240,7 +240,7 @@ class Bench:
             "how": how,
             "command": "repcount train " + shlex.join(args),
             "card_seconds": card_s,
-            "same_model_hash": new["model_hash"] == card["model_hash"],
+            "same_model_hash": new["model_hash"] == card["model_hash"] if full else None,
         }}  # fmt: skip
 
 
