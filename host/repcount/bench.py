@@ -39,6 +39,7 @@ import shlex
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import resources
@@ -245,12 +246,19 @@ class Bench:
 
 
 def _stage(entry: dict[str, Any], keys: Sequence[str], progress: Progress, measure: Any, *args: Any) -> None:
-    """Add a stage's figures to a model's entry; when it cannot run, record why for each figure."""
+    """Add a stage's figures to a model's entry; when it cannot run, record why for each figure.
+
+    Any failure is caught, not only a UserError: a half-hour run keeps what it measured."""
     try:
         entry.update(measure(*args))
     except UserError as exc:
         progress(f"not measured: {exc}")
         entry["not_measured"].update(dict.fromkeys(keys, str(exc)))
+    except Exception as exc:  # a bug or a crash of a tool: say so, with its traceback on stderr
+        traceback.print_exc()
+        why = f"{type(exc).__name__}: {exc}"
+        progress(f"not measured: {why}")
+        entry["not_measured"].update(dict.fromkeys(keys, why))
 
 
 def measure_all(
