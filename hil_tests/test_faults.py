@@ -48,7 +48,7 @@ def test_a_link_too_damaged_to_trust_fails_with_a_clear_message(
         with pytest.raises(hil.HilError) as exc:
             hil.run_hil(link, hil_target, hil_data[:1], attempts=2)
     message = str(exc.value)
-    assert f"the answers to {hil_data[0].name} arrived damaged in all 2 attempts" in message
+    assert f"the answers to {hil.recording_names(hil_data)[0]} arrived damaged in all 2 attempts" in message
     assert "crc errors" in message or "cobs errors" in message or "arrived after" in message
     assert "no verdict is given on damaged data" in message
 

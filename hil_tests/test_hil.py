@@ -73,7 +73,7 @@ def test_replay_speed_is_measured_and_every_recording_was_replayed(
     record_property("emulator_cpu_speed_x", hil_result.emulator_cpu_speed_x)
     assert (hil_result.emulator_cpu_speed_x is not None) == (hil_device.emulator is not None)
     record_property("retries", sum(r.device.attempts - 1 for r in hil_result.runs))
-    assert [r.name for r in hil_result.runs] == [rec.name for rec in hil_data]
+    assert [r.name for r in hil_result.runs] == hil.recording_names(hil_data)
     assert all(r.device.seconds > 0 for r in hil_result.runs)
     assert hil_result.replay_speed_x > 0
 
@@ -88,8 +88,8 @@ def test_the_report_has_the_figures_tables_and_a_plot_per_recording(
     assert obj["bitexact_mismatches"] == hil_result.bitexact["bitexact_mismatches"]
     assert "| a. device vs tflite_micro |" in text and "| c. device vs labels |" in text
     assert f"replay_speed_x {obj['replay_speed_x']}" in text
-    for rec in hil_data:
-        assert f"| {rec.name} |" in text
-        for png in (f"plots/{rec.name}.png", f"plots/{rec.name}-outputs.png"):
+    for name in hil.recording_names(hil_data):
+        assert f"| {name} |" in text
+        for png in (f"plots/{name}.png", f"plots/{name}-outputs.png"):
             assert f"]({png})" in text
             assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -30,7 +30,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def test_hil_command_prints_the_figures_as_json_and_writes_the_report(
     hil_model: Path, hil_data: list[Any], needs_emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    rec_file = save(hil_data[0], tmp_path / "data" / f"{hil_data[0].name}.rec")
+    name = hil.recording_names(hil_data)[0]
+    rec_file = save(hil_data[0], tmp_path / "data" / f"{name}.rec")
     code = hil.run(parse([
         "--firmware", str(needs_emulator.firmware), "--model", str(hil_model), "--data", str(rec_file.parent),
         "--no-float", "--report", str(tmp_path / "report"), "--json",
@@ -39,7 +40,7 @@ def test_hil_command_prints_the_figures_as_json_and_writes_the_report(
     obj = json.loads(out)  # stdout holds the one JSON object and nothing else
     assert set(ARCHITECTURE_NAMES) <= set(obj)
     assert obj["bitexact_mismatches"] == 0 and obj["float_mae"] is None  # --no-float: comparison b not run
-    assert obj["labels"]["per_recording"][0]["recording"] == hil_data[0].name
+    assert obj["labels"]["per_recording"][0]["recording"] == name
     assert code == (0 if obj["passed"] else 1)
     assert Path(obj["report"]).read_text().startswith(f"# HIL report: {obj['model']}")
 

@@ -76,9 +76,10 @@ def test_firmware_with_a_perturbed_weight_fails_comparison_a_naming_the_first_di
     failure = result.failures["bitexact"]
     assert failure is not None and result.bitexact["bitexact_mismatches"] > 0
     first = result.bitexact["first_mismatch"]
+    name = re.escape(hil.recording_names(hil_data)[0])
     assert re.fullmatch(
         rf"\d+ of \d+ int8 outputs differ from the tflite_micro runtime; first: recording "
-        rf"{re.escape(hil_data[0].name)}, inference {first['inference']}, output index {first['index']}: "
+        rf"{name}, inference {first['inference']}, output index {first['index']}: "
         rf"device {first['device']}, reference {first['reference']}",
         failure,
     )

@@ -321,8 +321,22 @@ def check_recording(rec: Any, card: dict[str, Any]) -> None:
         )
 
 
+def recording_names(recordings: Sequence[Any]) -> list[str]:
+    """A distinct name per recording for tables and plot files: the file name, else the
+    imported trace's name (Oxford), else the user; repeats get -2, -3, ..."""
+    names: list[str] = []
+    for rec in recordings:
+        base = rec.name if rec.path is not None else str(rec.meta.extra.get("trace", rec.name))
+        name, k = base, 1
+        while name in names:
+            k += 1
+            name = f"{base}-{k}"
+        names.append(name)
+    return names
+
+
 def run_recording(
-    session: Session, target: Target, rec: Any, attempts: int = DEFAULT_ATTEMPTS
+    session: Session, target: Target, rec: Any, attempts: int = DEFAULT_ATTEMPTS, name: str | None = None
 ) -> RecordingRun:
     """Replay one recording to the device and compute the host references for it."""
     from repcount import quant
@@ -330,9 +344,10 @@ def run_recording(
     from repcount.model import sample_time
 
     check_recording(rec, target.card)
+    name = name or rec.name
     pipes = target.pipes
     raw = quant.raw_from_g(rec.acc, float(target.card["full_scale_g"]))
-    replayed = session.replay(rec.name, raw, attempts)
+    replayed = session.replay(name, raw, attempts)
     reference = pipes.int8_outputs(rec)
     params = pipes.params
     samples = np.array([counting.step_to_sample(s, params) for s in replayed.event_steps], dtype=np.float64)
@@ -345,7 +360,7 @@ def run_recording(
     steps = np.arange(len(replayed.outputs) * params.take_count)
     score_t = sample_time(rec, np.array([counting.step_to_sample(int(s), params) for s in steps]))
     return RecordingRun(
-        name=rec.name,
+        name=name,
         user=rec.meta.user,
         duration_s=rec.duration,
         true_t=tally.true_t,
@@ -618,10 +633,10 @@ def run_hil(
         raise UserError("no recordings to replay; give --data with recording files or directories")
     session = Session(link, target.identity, str(target.directory), device_cpu)
     runs = []
-    for n, rec in enumerate(recordings, 1):
+    for n, (rec, name) in enumerate(zip(recordings, recording_names(recordings), strict=True), 1):
         if progress:
-            progress(f"[{n}/{len(recordings)}] {rec.name}: {rec.duration:.0f} s of signal")
-        runs.append(run_recording(session, target, rec, attempts))
+            progress(f"[{n}/{len(recordings)}] {name}: {rec.duration:.0f} s of signal")
+        runs.append(run_recording(session, target, rec, attempts, name))
     device_link = link.device_stats().as_dict()
     host_link = link.stats.as_dict()
     return HilRun(target, session.info, link.name, runs, margins or Margins(), host_link, device_link)
