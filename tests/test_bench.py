@@ -193,3 +193,28 @@ def test_render_of_a_file_that_is_not_results(tmp_path: Path, capsys: pytest.Cap
     assert "not a results file of repcount bench (no models, machine, date, configuration)" in (
         capsys.readouterr().err
     )
+
+
+def test_a_stage_that_fails_leaves_its_figures_not_measured_with_the_reason() -> None:
+    from repcount import bench
+
+    def no_emulator() -> dict[str, Any]:
+        raise UserError("qemu-system-arm is not installed")
+
+    def crash() -> dict[str, Any]:
+        raise RuntimeError("arena bisection crashed")
+
+    entry: dict[str, Any] = {"not_measured": {}}
+    bench._stage(entry, ("flash_bytes",), lambda _msg: None, no_emulator)
+    bench._stage(entry, ("tflm_arena_bytes",), lambda _msg: None, crash)
+    bench._stage(entry, ("tflite_bytes",), lambda _msg: None, lambda: {"tflite_bytes": 9376})
+    assert entry == {"tflite_bytes": 9376, "not_measured": {
+        "flash_bytes": "qemu-system-arm is not installed",
+        "tflm_arena_bytes": "RuntimeError: arena bisection crashed"}}  # fmt: skip
+
+
+def test_model_directories_without_a_card_are_refused(tmp_path: Path) -> None:
+    from repcount import bench
+
+    with pytest.raises(UserError, match="not a model directory"):
+        bench.model_dirs([tmp_path])
