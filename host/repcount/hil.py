@@ -27,7 +27,8 @@ Examples:
       --report out/hil-steps --json
 --firmware starts the emulator on that project for you; --port talks to a flashed board
 (or any pyserial URL, e.g. socket://127.0.0.1:40123 from `repcount emulate`). --report DIR
-writes report.md (tables and one plot per recording) and report.json. The pytest suite in
+writes report.md (the tables; per recording, the signal with true and device events, and the
+device's outputs against the float model's) and report.json. The pytest suite in
 hil_tests/ runs the same checks (docs/hil.md). Exit code: 0 all passed, 1 a comparison
 failed, 2 the run could not be made (wrong firmware, no answer, damaged link).
 """
@@ -814,8 +815,12 @@ def select(recordings: Sequence[Any], users: Sequence[str] | None) -> list[Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from repcount.benchsetup import TRAIN_ENV
     from repcount.evaluation import load_data
     from repcount.seriallink import Link
+
+    for key, value in TRAIN_ENV.items():  # TensorFlow quiet, Keras 2 for the float QAT model
+        os.environ.setdefault(key, value)
 
     def progress(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
