@@ -172,6 +172,12 @@ class Session:
         check_identity(self.info, wanted, model_name, link.name)
         self.accounted, self.sent = self._accounting()
 
+    def _cpu(self) -> float | None:
+        try:
+            return self.device_cpu() if self.device_cpu else None
+        except OSError:  # the emulator has ended
+            return None
+
     def _reset_error(self, name: str, why: str) -> HilError:
         return HilError(
             f"{self.link.name}: the device reset during the replay of {name}: {why}. A firmware "
@@ -231,7 +237,7 @@ class Session:
             try:
                 self._check_counters(name)
                 before, bad_before = P.LinkStats(**link.stats.as_dict()), link.bad_messages
-                started, cpu_started = time.monotonic(), self.device_cpu() if self.device_cpu else 0.0
+                started, cpu_started = time.monotonic(), self._cpu()
                 for msg in link.replay(raw, stall_timeout=STALL_TIMEOUT_S):
                     if isinstance(msg, P.Output):
                         if msg.inference != len(outputs):
@@ -244,7 +250,8 @@ class Session:
                             break
                         events.append(msg.step)
                 seconds = time.monotonic() - started
-                cpu = self.device_cpu() - cpu_started if self.device_cpu else None
+                cpu_ended = self._cpu()
+                cpu = None if cpu_started is None or cpu_ended is None else cpu_ended - cpu_started
                 why = why or _damage(before, link.stats, bad_before, link.bad_messages)
             except HilError:
                 raise
@@ -315,10 +322,12 @@ def load_target(model_dir: Path, with_float: bool = True) -> Target:
 
 
 def check_recording(rec: Any, card: dict[str, Any]) -> None:
+    """The device is sent samples at the model's rate, so a recording must be at that rate."""
     if abs(float(rec.meta.sample_rate_hz) - float(card["sample_rate_hz"])) > 1e-6:
         raise UserError(
             f"{rec.name}: recorded at {rec.meta.sample_rate_hz:g} Hz but the model runs at "
-            f"{card['sample_rate_hz']:g} Hz; resample it (`repcount import csv ... --rate`) first"
+            f"{card['sample_rate_hz']:g} Hz; resample it to {card['sample_rate_hz']:g} Hz first "
+            "(`repcount capture` records at the model's rate; `repcount import oxford` resamples)"
         )
 
 
