@@ -27,7 +27,7 @@ def small_results() -> dict[str, Any]:
         "tflm_arena_bytes": 4288, "native_arena_bytes": 1344, "macs_per_second": 135_450,
         "flash_bytes": 11_852, "ram_bytes": 10_860, "serial_buffer_bytes": 2817,
         "instructions_per_second": 637_348, "replay_speed_x": 41.5,
-        "training": {"seconds": 250.0, "limit_s": 600, "card_seconds": 240.0, "how": "card command"},
+        "training": {"seconds": 250.0, "limit_s": 600, "card_seconds_per_model": 240.0, "how": "card"},
     }  # fmt: skip
     steps = {
         "task": "steps", "model_hash": "00bb",
@@ -44,7 +44,7 @@ def small_results() -> dict[str, Any]:
         "tflm_arena_bytes": 4000, "native_arena_bytes": 5000, "macs_per_second": 100_000,
         "flash_bytes": 40_000, "ram_bytes": 9000, "serial_buffer_bytes": 2817,
         "instructions_per_second": None, "replay_speed_x": 80.0,
-        "training": {"seconds": 200.0, "limit_s": 180, "card_seconds": None, "how": "quick"},
+        "training": {"seconds": 200.0, "limit_s": 180, "card_seconds_per_model": None, "how": "quick"},
     }  # fmt: skip
     return {
         "date": "2026-11-21T01:00:00+00:00", "git_commit": "0123456789abcdef", "configuration": "full",

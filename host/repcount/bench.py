@@ -215,7 +215,7 @@ class Bench:
             "how": f"one fold of the card's command ({user} held out{', --quick' if self.quick else ''}), "
                    f"now; the card's command trains {len(cv) + 1} models",
             "command": "repcount train " + shlex.join(args),
-            "card_seconds": (card.get("training") or {}).get("seconds"),
+            **_card_time(card, len(cv) + 1),
         }  # fmt: skip
         return result
 
@@ -240,9 +240,16 @@ class Bench:
             "configuration": "card command" if full else "quick",
             "how": how,
             "command": "repcount train " + shlex.join(args),
-            "card_seconds": card_s,
+            **_card_time(card, 1),
             "same_model_hash": new["model_hash"] == card["model_hash"] if full else None,
         }}  # fmt: skip
+
+
+def _card_time(card: dict[str, Any], models: int) -> dict[str, Any]:
+    """The training time the card recorded, and per model its command trained (folds too)."""
+    seconds = (card.get("training") or {}).get("seconds")
+    per_model = None if seconds is None else round(seconds / models, 1)
+    return {"card_seconds": seconds, "card_models_trained": models, "card_seconds_per_model": per_model}
 
 
 def _stage(entry: dict[str, Any], keys: Sequence[str], progress: Progress, measure: Any, *args: Any) -> None:

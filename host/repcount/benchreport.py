@@ -114,8 +114,8 @@ TARGETS: tuple[Target, ...] = (
            "issue 7", unit="x"),
     Target("training_seconds", "training time, measured now", _at("training", "seconds"), "<=",
            _at("training", "limit_s"), "≤ 10 min (quick ≤ 3 min)", "issue 4", unit="s"),
-    Target("card_training_seconds", "training time of the card's command (recorded in the card)",
-           _at("training", "card_seconds"), "<=", 600, "≤ 10 min", "issue 4", unit="s"),
+    Target("card_training_seconds", "training time per model of the card's command (card)",
+           _at("training", "card_seconds_per_model"), "<=", 600, "≤ 10 min", "issue 4", unit="s"),
 )
 
 # Figures without a target, shown in the figures table under the targeted ones.
@@ -128,6 +128,8 @@ PLAIN_ROWS: tuple[tuple[str, Getter, str], ...] = (
     ("Cortex-M4 instructions per inference", _at("instructions_per_inference"), "count"),
     ("instructions per multiply-accumulate", _at("instructions_per_mac"), "g3"),
     ("RAM of the serial buffers", _at("serial_buffer_bytes"), "bytes"),
+    ("models the card's command trained (with leave-one-user-out folds)",
+     _at("training", "card_models_trained"), "count"),
     ("retrained model identical to the shipped one (same hash)", _at("training", "same_model_hash"), "yesno"),
 )
 
