@@ -221,8 +221,9 @@ def test_cli_json_reports_what_was_rendered(models, tmp_path, capsys):
     assert info["tflm_arena_bytes"] == card["arena_bytes"]
     assert info["ops"] == ["CONV_2D", "DEPTHWISE_CONV_2D", "LOGISTIC", "RESHAPE"]
     assert "src/rc_board.cpp" in info["files"]
-    # the Nano's library fixes the BMI270 at +-4 g: the user is told values clip
-    assert any("+-4 g" in w for w in info["warnings"])
+    # the Nano's library fixes the BMI270 at +-4 g, below what this model's input reaches
+    assert firmware.input_reach_g(tflite_model.read(data)) > 8
+    assert any("set to +-4 g but the model's input reaches +-8.00 g" in w for w in info["warnings"])
     assert "the model was trained for the wrist mount" in " ".join(info["warnings"])
 
 
@@ -303,3 +304,12 @@ def test_qemu_json_reports_flash_ram_and_instructions_from_the_generated_makefil
     assert 0 < info["flash_bytes"] <= 32 * 1024 and info["ram_bytes"] > 0
     # the Makefile links the engine call through the board's instruction counter
     assert info["instructions_per_inference"] > 0 and info["instructions_per_second"] > 0
+
+
+def test_no_clipping_warning_when_the_imu_range_covers_the_models_input(models, tmp_path):
+    project = firmware.render(models["tiny"], "xiao-nrf52840-sense", tmp_path, engine="tflm")  # +-8 g
+    assert not any("clip" in w for w in project.warnings)
+    for model_dir in SHIPPED:  # the shipped models' int8 input spans +-4 g: the Nano loses nothing
+        reach = firmware.input_reach_g(tflite_model.read(model_dir / "model.tflite"))
+        project = firmware.render(model_dir, "nano33ble-sense-rev2", tmp_path / model_dir.name, engine="tflm")
+        assert any("clip" in w for w in project.warnings) == (reach > 4)

@@ -200,6 +200,14 @@ def board_context(board: Board, mount: str) -> dict[str, Any]:
     }
 
 
+def input_reach_g(model: TfliteModel) -> float:
+    """The largest |acceleration| in g the model's int8 input can represent: an IMU range
+    below it clips what the model was trained to see; above it, nothing is lost."""
+    t = model.tensors[model.inputs[0]]
+    scale, zp = float(t.scale[0]), int(t.zero_point[0])
+    return max(abs(-128 - zp), abs(127 - zp)) * scale
+
+
 def default_arena_margin(measured: int) -> int:
     return max(MIN_ARENA_MARGIN, measured // ARENA_MARGIN_FRACTION)
 
@@ -291,10 +299,11 @@ def render(
         "tflm": tflm_context(model, board, arena_margin) if engine == "tflm" else None,
     }
     project = Project(out, model, board, engine, mount, context)
-    if board.imu.full_scale_g < mctx["full_scale_g"]:
+    reach = min(input_reach_g(model.tflite), float(mctx["full_scale_g"]))  # counts stop at full scale
+    if board.imu.full_scale_g < reach:
         project.warnings.append(
-            f"{board.id}'s IMU is set to +-{board.imu.full_scale_g} g but the model expects "
-            f"+-{mctx['full_scale_g']} g: accelerations beyond +-{board.imu.full_scale_g} g clip"
+            f"{board.id}'s IMU is set to +-{board.imu.full_scale_g} g but the model's input reaches "
+            f"+-{reach:.2f} g: accelerations beyond +-{board.imu.full_scale_g} g clip on this board"
         )
     if model.card.get("mount") and mount != model.card["mount"]:
         project.warnings.append(f"the model was trained for the {model.card['mount']} mount, not {mount}")
