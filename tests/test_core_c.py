@@ -112,10 +112,16 @@ def remap_reference(x: np.ndarray, board_id: str, mount: str) -> np.ndarray:
 
 # ---- Tests ----
 
-def test_core_compiles_warning_free_for_cortex_m4f_without_floating_point(tmp_path):
+SHIPPED_CARDS = sorted((HERE.parent / "models").glob("*/card.json"))
+
+
+@pytest.mark.parametrize("card_path", [None, *SHIPPED_CARDS],
+                         ids=["test card", *(p.parent.name for p in SHIPPED_CARDS)])
+def test_core_compiles_warning_free_for_cortex_m4f_without_floating_point(tmp_path, card_path):
     if ARM_CC is None:
         pytest.skip("needs arm-none-eabi-gcc (make toolchain)")
-    out = render_core(tmp_path)
+    card = json.loads(card_path.read_text()) if card_path else None
+    out = render_core(tmp_path, board_id="nano33ble-sense-rev2", card=card)
     obj = tmp_path / "rc_pipeline.o"
     subprocess.run([ARM_CC, *WARNINGS, *ARM_FLAGS, f"-I{tmp_path}", "-c", str(out / "rc_pipeline.c"),
                     "-o", str(obj)], check=True, capture_output=True, text=True)
