@@ -313,3 +313,15 @@ def test_no_clipping_warning_when_the_imu_range_covers_the_models_input(models, 
         reach = firmware.input_reach_g(tflite_model.read(model_dir / "model.tflite"))
         project = firmware.render(model_dir, "nano33ble-sense-rev2", tmp_path / model_dir.name, engine="tflm")
         assert any("clip" in w for w in project.warnings) == (reach > 4)
+
+
+def test_a_model_of_mixed_placements_defaults_to_the_wrist_mount(models, tmp_path):
+    model = tmp_path / "m"
+    shutil.copytree(models["tiny"], model)
+    card = json.loads((model / "card.json").read_text())
+    card["mount"] = "mixed"  # like the steps model, trained on phones in pockets, bags, hands
+    (model / "card.json").write_text(json.dumps(card))
+    project = firmware.render(model, "xiao-nrf52840-sense", tmp_path / "out", engine="tflm")
+    assert project.mount == "wrist" and not any("mount" in w for w in project.warnings)
+    project = firmware.render(model, "xiao-nrf52840-sense", tmp_path / "out", engine="tflm", mount="handle")
+    assert project.mount == "handle" and not any("mount" in w for w in project.warnings)

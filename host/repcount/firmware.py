@@ -287,7 +287,10 @@ def render(
         raise UserError(f"--out {out} is a file; give a directory for the project")
     model = load_model(model_spec)
     check_model_ops(model.tflite, engine)
-    mount = mount or str(model.card.get("mount") or "wrist")
+    trained_mount = str(model.card.get("mount") or "")
+    # A model trained on one of the board's mounts defaults to it; one trained on mixed
+    # placements (steps) defaults to the wrist.
+    mount = mount or (trained_mount if trained_mount in board.mounts else "wrist")
     mctx = model_context(model)
     context: dict[str, Any] = {
         "model": mctx,
@@ -305,8 +308,8 @@ def render(
             f"{board.id}'s IMU is set to +-{board.imu.full_scale_g} g but the model's input reaches "
             f"+-{reach:.2f} g: accelerations beyond +-{board.imu.full_scale_g} g clip on this board"
         )
-    if model.card.get("mount") and mount != model.card["mount"]:
-        project.warnings.append(f"the model was trained for the {model.card['mount']} mount, not {mount}")
+    if trained_mount in board.mounts and mount != trained_mount:
+        project.warnings.append(f"the model was trained for the {trained_mount} mount, not {mount}")
     out.mkdir(parents=True, exist_ok=True)
     for template in _templates_in("core"):
         if template.endswith("rc_model_data.c.j2") and engine != "tflm":
@@ -388,7 +391,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=engines.ENGINES, default=None,
                         help="inference engine (default: tflm where the board supports it, else native)")
     parser.add_argument("--mount", choices=("wrist", "handle"), default=None,
-                        help="how the board is worn, for the axis remap (default: the model's mount)")
+                        help="how the board is worn, for the axis remap (default: the model's mount, "
+                             "or wrist for a model trained on mixed placements)")
     parser.add_argument("--out", required=True, type=Path, help="output directory of the project")
     parser.add_argument("--arena-margin", type=int, default=None, metavar="BYTES",
                         help="bytes added to the measured TFLM arena "
