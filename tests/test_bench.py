@@ -170,9 +170,23 @@ def test_regenerated_data_must_hold_the_card_users() -> None:
         benchsetup.check_users(card, {"jumprope-wrist-test": ["sim-jr-u101", "sim-jr-u102"]})
 
 
-def test_unknown_data_directory_is_refused() -> None:
-    with pytest.raises(UserError, match="does not know how this data directory was made"):
-        benchsetup.simulate("my-own-data", Path("unused"))
+def test_data_is_made_by_the_models_script_without_training(tmp_path: Path) -> None:
+    """The script's simulate steps run (into the bench's DATA), its train steps do not."""
+    repo = tmp_path / "repo"
+    (repo / "tools").mkdir(parents=True)
+    (repo / benchsetup.MODELS_SCRIPT).write_text(
+        'set -e\nDATA="${DATA:-build/model-data}"\n'
+        '"$REPCOUNT" simulate --activity walking --mount pocket --users 1 --minutes 0.25 --seed 3 '
+        '--out "$DATA/steps-walking"\n'
+        '"$REPCOUNT" train --task steps --data "$DATA/steps-walking" --out models/steps\n'
+    )  # fmt: skip
+    root = benchsetup.regenerate_data(repo, tmp_path / "data", lambda _msg: None)
+    assert benchsetup.manifest_users(root / "steps-walking") == ["sim-wk-u001"]
+    assert not (repo / "models").exists()
+    assert benchsetup.data_dir("build/model-data/steps-walking", root) == str(root / "steps-walking")
+    assert benchsetup.data_dir("oxford", root) == "oxford"
+    with pytest.raises(UserError, match="the card's data elsewhere/mine is not made by tools/train-shipped"):
+        benchsetup.data_dir("elsewhere/mine", root)
 
 
 def test_render_command_writes_table_and_readme(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,11 +1,12 @@
 """What the benchmark regenerates, re-runs and records about the machine it runs on.
 
 The shipped models' cards record the exact `repcount train` command, but their data live
-in a build directory a fresh clone does not have. The simulated data are regenerated
-byte-identically from the settings of tools/train-shipped-models.sh (SHIPPED_DATA, keyed
-by the directory names the commands use; `check_users` fails when the two drift apart),
-the Oxford traces are split by user into recording files, and the card's command is
-rewritten to read them and to write into a temporary directory (`rewrite_command`).
+in a build directory a fresh clone does not have. `regenerate_data` runs the data steps of
+tools/train-shipped-models.sh itself (its `repcount simulate` lines, byte-identical for
+the same seeds) into a directory of the bench's, with a `repcount` that skips `train`:
+the recipe stays written down once. The Oxford traces are split by user into recording
+files, and a card's command is rewritten to read them and to write into the bench's
+directory (`rewrite_command`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,51 +28,50 @@ from typing import Any
 from repcount.errors import UserError
 
 Progress = Callable[[str], None]
-QUICK_USERS, QUICK_MINUTES, QUICK_TRACES = 2, 2.0, 4
+MODELS_SCRIPT = Path("tools") / "train-shipped-models.sh"
 # What the Makefile exports for every TensorFlow command: quiet, reproducible, Keras 2.
 TRAIN_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "TF_USE_LEGACY_KERAS": "1"}
-
-
-@dataclass(frozen=True)
-class Sim:
-    """How one directory of the shipped models' data is simulated (`repcount simulate`)."""
-
-    activity: str
-    mount: str
-    users: int
-    minutes: float
-    seed: int
-    first_user: int = 1
-
-
-SHIPPED_DATA: dict[str, Sim] = {
-    **{f"jumprope-{m}-train": Sim("jump-rope", m, 16, 5.0, 1) for m in ("wrist", "handle")},
-    **{f"jumprope-{m}-test": Sim("jump-rope", m, 6, 5.0, 2, 101) for m in ("wrist", "handle")},
-    "steps-walking": Sim("walking", "pocket", 6, 3.0, 3),
-    "steps-running": Sim("running", "pocket", 4, 2.0, 4),
-}
+# `repcount` for the models script: runs its data steps, skips its training steps.
+DATA_ONLY = """#!/bin/sh
+case "$1" in simulate|import) exec {repcount} "$@" ;; esac
+"""
 
 
 # ----------------------------------------------------------------------------- data
 
 
-def simulate(name: str, root: Path, quick: bool = False) -> Path:
-    """Regenerate one of SHIPPED_DATA's directories under `root` (fewer, shorter users with `quick`)."""
-    from repcount import simulation
-
-    if name not in SHIPPED_DATA:
-        raise UserError(
-            f"{name}: the bench does not know how this data directory was made; add its "
-            "`repcount simulate` settings (as in tools/train-shipped-models.sh) to SHIPPED_DATA"
-        )
-    s = SHIPPED_DATA[name]
-    if quick:
-        s = replace(s, users=min(s.users, QUICK_USERS), minutes=min(s.minutes, QUICK_MINUTES))
-    out = root / name
-    if not (out / "manifest.json").is_file():
-        simulation.simulate_dataset(s.activity, s.mount, s.users, s.minutes, s.seed, out,
-                                    first_user=s.first_user)  # fmt: skip
+def regenerate_data(repo: Path, out: Path, progress: Progress) -> Path:
+    """Run the data steps of tools/train-shipped-models.sh with its DATA directory at `out`."""
+    script = repo / MODELS_SCRIPT
+    if not script.is_file():
+        raise UserError(f"no {MODELS_SCRIPT} in {repo}: run the bench in the repository (make bench)")
+    if (out / ".complete").is_file():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    shim = out.parent / "repcount-data-only"
+    shim.write_text(DATA_ONLY.format(repcount=shlex.join(repcount_command())))
+    shim.chmod(0o755)
+    progress(f"regenerating the shipped models' data ({MODELS_SCRIPT}, simulate steps only)")
+    env = {**os.environ, **TRAIN_ENV, "REPCOUNT": str(shim), "DATA": str(out.resolve())}
+    proc = subprocess.run(["bash", str(script)], cwd=repo, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise UserError(f"{MODELS_SCRIPT} failed to make the data (exit {proc.returncode}): "
+                        f"{(proc.stderr or proc.stdout).strip()[-300:]}")  # fmt: skip
+    (out / ".complete").write_text("")
     return out
+
+
+def data_dir(token: str, root: Path) -> str:
+    """Where a data argument of a card's command is among the regenerated data (`oxford` stays)."""
+    if token == "oxford":
+        return token
+    found = root / Path(token).name
+    if not found.is_dir():
+        raise UserError(
+            f"the card's data {token} is not made by {MODELS_SCRIPT} (regenerated: "
+            f"{', '.join(sorted(p.name for p in root.iterdir() if p.is_dir()))}); retrain the model with it"
+        )
+    return str(found)
 
 
 def manifest_users(directory: Path) -> list[str]:
@@ -88,11 +87,11 @@ def check_users(card: dict[str, Any], regenerated: dict[str, list[str]]) -> None
         if stray:
             raise UserError(
                 f"{card['name']}: regenerated {name} holds users {', '.join(stray)} that the card does "
-                "not name: SHIPPED_DATA no longer matches tools/train-shipped-models.sh"
+                f"not name: the model was trained before {MODELS_SCRIPT} changed; retrain it (make models)"
             )
 
 
-def split_oxford(user: str, root: Path, quick: bool = False) -> tuple[Path, Path]:
+def split_oxford(user: str, root: Path) -> tuple[Path, Path]:
     """The Oxford traces as recording files: the other users' (to train on), and `user`'s."""
     from repcount.importers import load_oxford
     from repcount.recordings import save
@@ -103,8 +102,6 @@ def split_oxford(user: str, root: Path, quick: bool = False) -> tuple[Path, Path
     kept = 0
     for n, rec in enumerate(load_oxford()):
         held = rec.meta.user == user
-        if held and quick and kept >= QUICK_TRACES:
-            continue
         kept += held
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{rec.meta.user}-{rec.meta.extra.get('trace', n)}")
         save(rec, (test if held else train) / f"{name}.rec")
