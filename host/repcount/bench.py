@@ -259,6 +259,12 @@ def _card_time(card: dict[str, Any], models: int) -> dict[str, Any]:
     return {"card_seconds": seconds, "card_models_trained": models, "card_seconds_per_model": per_model}
 
 
+def _card_training(card: dict[str, Any]) -> dict[str, Any]:
+    """What the card says of its training, until (unless) the bench measures it."""
+    folds = benchsetup.option_values(benchsetup.train_arguments(card), "--cv-users")
+    return {"training": {**_card_time(card, len(folds) + 1), "how": "not measured now"}}
+
+
 def _stage(entry: dict[str, Any], keys: Sequence[str], progress: Progress, measure: Any, *args: Any) -> None:
     """Add a stage's figures to a model's entry; when it cannot run, record why for each figure.
 
@@ -286,6 +292,7 @@ def measure_all(
     for name, (model_dir, card) in cards.items():
         entry = models[name] = {"task": card["task"], "model_hash": card["model_hash"],
                                 "mount": card.get("mount"), "not_measured": {}}  # fmt: skip
+        _stage(entry, ("card_training_seconds",), progress, _card_training, card)
         progress(f"{name}: firmware sizes and instructions on {QEMU_BOARD}")
         _stage(entry, SIZE_KEYS, progress, sizes, model_dir, card, work / "fw" / f"{name}-sizes")
         if card["task"] == "jump-rope":
