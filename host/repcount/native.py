@@ -150,14 +150,14 @@ def _fixed_point_constants() -> dict[str, int]:
 
 # the shared helpers each kernel calls (emitted only when used: -Wunused-function is an error)
 _HELPERS = {
-    "rc_conv": {"srdhm", "mbqm", "requant", "dot", "sum"},
-    "rc_depthwise": {"srdhm", "mbqm", "requant"},
-    "rc_fully_connected": {"srdhm", "mbqm", "requant", "dot"},
-    "rc_mean": {"srdhm", "mbqm"},
+    "rc_conv": {"mbqm", "requant", "dot4"},
+    "rc_depthwise": {"mbqm", "requant"},
+    "rc_fully_connected": {"mbqm", "requant", "dot"},
+    "rc_mean": {"mbqm"},
     "rc_logistic": {"srdhm", "mbqm", "fixed"},
     "rc_softmax": {"srdhm", "fixed"},
-    "rc_add": {"srdhm", "mbqm"},
-    "rc_requantize": {"srdhm", "mbqm"},
+    "rc_add": {"mbqm"},
+    "rc_requantize": {"mbqm"},
     "rc_pad": {"copy"},
     "rc_copy_blocks": {"copy"},
 }
@@ -189,6 +189,7 @@ def context(model: TfliteModel) -> dict:
         input_len=gin.size,
         output_len=gout.size,
         arena_bytes=plan.arena_bytes,
+        window_bytes=max((k.window for k in kernels), default=0),
         kernels=sorted({k.func for k in kernels}),
         helpers=sorted(set().union(*(_HELPERS.get(k.func, set()) for k in kernels))),
         consts=consts,

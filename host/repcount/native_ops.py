@@ -35,6 +35,7 @@ class Kernel:
     inputs: list[int] = field(default_factory=list)  # tensor indices read
     outputs: list[int] = field(default_factory=list)  # tensor indices written
     macs: int = 0
+    window: int = 0  # bytes of the shared window buffer the kernel gathers into (rc_conv)
 
 
 def scale(t: Tensor) -> float:
@@ -148,24 +149,50 @@ def conv(model: TfliteModel, op: Op, depthwise: bool) -> Kernel:
         dh=o.dilationHFactor, dw=o.dilationWFactor, ph=ph, pw=pw, in_zp=in_zp, out_zp=zero_point(y),
         act_min=lo, act_max=hi,
     )
+    bias = _fold(_bias(model, op, oc), wsum, in_zp, op)
     if depthwise:
         fields["mult"] = mult
+        arrays = {"w": ("int8_t", wdata.reshape(-1)), "bias": ("int32_t", bias), "mult_q": ("int32_t", m),
+                  "shift": ("int8_t", s)}
     else:
-        fields["contiguous"] = contiguous
+        span = -(-taps // 4) * 4
+        fields.update(taps=taps, span=span, row=iw * ic, in_bytes=x.size, contiguous=contiguous)
+        blocks = -(-oc // 4) * 4
+        arrays = {"w": ("int32_t", conv_weight_words(wdata.reshape(oc, taps))),
+                  "bias": ("int32_t", _pad(bias, blocks)), "mult": ("int32_t", _pad(m, blocks)),
+                  "shift": ("int8_t", _pad(s, blocks))}
     return Kernel(
         func="rc_depthwise" if depthwise else "rc_conv",
         struct="rc_depthwise_t" if depthwise else "rc_conv_t",
         fields=fields,
-        arrays={
-            "w": ("int8_t", wdata.reshape(-1)),
-            "bias": ("int32_t", _fold(_bias(model, op, oc), wsum, in_zp, op)),
-            "mult_q" if depthwise else "mult": ("int32_t", m),
-            "shift": ("int8_t", s),
-        },
+        arrays=arrays,
         inputs=[op.inputs[0]],
         outputs=[op.outputs[0]],
         macs=oh * ow * oc * taps,
+        window=0 if depthwise else span,
     )
+
+
+def _pad(values: np.ndarray, n: int) -> np.ndarray:
+    """values followed by zeros up to n entries (the padding channels of a block of four)."""
+    out = np.zeros(n, values.dtype)
+    out[: values.size] = values
+    return out
+
+
+def conv_weight_words(w: np.ndarray) -> np.ndarray:
+    """CONV_2D weights [oc][taps] laid out for rc_dot4: blocks of four output channels, and in
+    each block, per group of four taps t..t+3, per channel, the two int32 words
+    (w[t] | w[t+2] << 16, w[t+1] | w[t+3] << 16): the int16 pairs SMLAD multiplies with the
+    SXTB16-unpacked input word (bytes 0,2 and 1,3): the low half holds w[t] as 16 bits.
+    Padding taps and channels are zero."""
+    oc, taps = w.shape
+    blocks, words = -(-oc // 4), -(-taps // 4)
+    full = np.zeros((blocks * 4, words * 4), np.int64)
+    full[:oc, :taps] = w
+    t = full.reshape(blocks, 4, words, 4).transpose(0, 2, 1, 3)  # [block][word][channel][tap]
+    pairs = (t[..., [0, 1]] & 0xFFFF) + 65536 * t[..., [2, 3]]  # [block][word][channel][2]
+    return pairs.astype(np.int32).reshape(-1)
 
 
 def fully_connected(model: TfliteModel, op: Op) -> Kernel:
