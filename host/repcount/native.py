@@ -150,7 +150,7 @@ def _fixed_point_constants() -> dict[str, int]:
 
 # the shared helpers each kernel calls (emitted only when used: -Wunused-function is an error)
 _HELPERS = {
-    "rc_conv": {"mbqm", "requant", "dot4"},
+    "rc_conv": {"mbqm", "requant"},
     "rc_depthwise": {"mbqm", "requant"},
     "rc_fully_connected": {"mbqm", "requant", "dot"},
     "rc_mean": {"mbqm"},
