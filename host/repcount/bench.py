@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -286,6 +287,8 @@ def measure_all(
 ) -> dict[str, Any]:
     """Every counting model of `dirs`, then the retrainings, then the demo."""
     bench = Bench(work, quick, repo, progress)
+    # a snapshot: a model retrained while the bench runs must not mix into its figures
+    dirs = [Path(shutil.copytree(d, work / "models" / d.name, dirs_exist_ok=True)) for d in dirs]
     cards = {m.name: (m, json.loads((m / "card.json").read_text())) for m in dirs}
     cards = {n: mc for n, mc in cards.items() if mc[1]["task"] in ("jump-rope", "steps")}
     models: dict[str, dict[str, Any]] = {}
