@@ -152,6 +152,7 @@ _M4_DRIVER = """#include <stdint.h>
 void rc_m4_print(const char *text);
 %(decls)s
 typedef struct {
+    int (*init)(void);
     int (*invoke)(const int8_t *, int8_t *);
     const int8_t *in, *want;
     long in_len, out_len, runs;
@@ -174,6 +175,7 @@ int main(void)
     unsigned long m, r, i, mismatches = 0, checked = 0;
     char line[80], *p = line;
     for (m = 0; m < sizeof models / sizeof models[0]; ++m) {
+        models[m].init();
         for (r = 0; r < (unsigned long)models[m].runs; ++r) {
             models[m].invoke(models[m].in + r * models[m].in_len, out);
             for (i = 0; i < (unsigned long)models[m].out_len; ++i, ++checked) {
@@ -207,11 +209,12 @@ def run_m4(models: list[TfliteModel], inputs: list[np.ndarray], expected: list[n
         renames = "".join(f"#define {name} rc_m{j}_{name[len('rc_engine_'):]}\n" for name in _API)
         (work / f"w{j}.c").write_text(f'{renames}#include "m{j}/rc_engine_native.c"\n')
         units.append(work / f"w{j}.c")
-    decls = "".join(f"int rc_m{j}_invoke(const int8_t *, int8_t *);\n" for j in range(len(models)))
+    decls = "".join(f"int rc_m{j}_init(void);\nint rc_m{j}_invoke(const int8_t *, int8_t *);\n"
+                    for j in range(len(models)))
     decls += "".join(_array(f"in{j}", x) + _array(f"want{j}", y)
                      for j, (x, y) in enumerate(zip(inputs, expected, strict=True)))
     table = ",\n".join(
-        f"    {{rc_m{j}_invoke, in{j}, want{j}, {x[0].size}, {y[0].size}, {len(x)}}}"
+        f"    {{rc_m{j}_init, rc_m{j}_invoke, in{j}, want{j}, {x[0].size}, {y[0].size}, {len(x)}}}"
         for j, (x, y) in enumerate(zip(inputs, expected, strict=True))
     )
     max_out = max(y[0].size for y in expected)

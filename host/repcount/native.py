@@ -172,15 +172,18 @@ def context(model: TfliteModel) -> dict:
     used_consts = sorted({i for k in kernels for i in k.inputs if model.tensors[i].data is not None})
     for i in used_consts:
         consts.append(dict(ctype="int8_t", name=f"rc_t{i}", rows=_c_values(model.tensors[i].data)))
-    calls = []
+    calls, tables = [], []
     for j, k in enumerate(kernels):
         fields = {key: str(int(v)) for key, v in k.fields.items()}
         for key, (ctype, values) in k.arrays.items():
             name = f"rc_k{j}_{key}"
             consts.append(dict(ctype=ctype, name=name, rows=_c_values(values)))
             fields[key] = name
+        for key, size in k.tables.items():
+            fields[key] = f"rc_k{j}_{key}"
+            tables.append(dict(name=fields[key], size=size))
         calls.append(dict(
-            func=k.func, struct=k.struct, name=f"rc_p{j}", fields=fields,
+            func=k.func, struct=k.struct, name=f"rc_p{j}", fields=fields, init=k.init,
             args=[plan.where[i] for i in k.inputs] + [plan.where[i] for i in k.outputs],
         ))
     gin, gout = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]
@@ -193,6 +196,7 @@ def context(model: TfliteModel) -> dict:
         kernels=sorted({k.func for k in kernels}),
         helpers=sorted(set().union(*(_HELPERS.get(k.func, set()) for k in kernels))),
         consts=consts,
+        tables=tables,
         calls=calls,
         macs=sum(k.macs for k in kernels),
         fx=_fixed_point_constants(),

@@ -36,6 +36,8 @@ class Kernel:
     outputs: list[int] = field(default_factory=list)  # tensor indices written
     macs: int = 0
     window: int = 0  # bytes of the shared window buffer the kernel gathers into (rc_conv)
+    tables: dict[str, int] = field(default_factory=dict)  # key -> bytes of a RAM table (int8)
+    init: str = ""  # C function that fills the tables once, from rc_engine_init
 
 
 def scale(t: Tensor) -> float:
@@ -288,6 +290,8 @@ def logistic(model: TfliteModel, op: Op) -> Kernel:
         fields=dict(n=x.size, in_zp=zero_point(x), radius=radius, mult=m, shift=e),
         inputs=[op.inputs[0]],
         outputs=[op.outputs[0]],
+        tables={"table": 256},  # int8 has 256 values: computed once at init, looked up per element
+        init="rc_logistic_init",
     )
 
 
