@@ -14,7 +14,7 @@ export TF_CPP_MIN_LOG_LEVEL=3 TF_ENABLE_ONEDNN_OPTS=0 TF_USE_LEGACY_KERAS=1
 # Jump rope: sessions of simulated users (bouts, rests, walking, gestures, pick-ups) plus
 # sessions of distractors only (stairs, car, elevator, gestures, ...), which must not count.
 for mount in wrist handle; do
-    "$REPCOUNT" simulate --activity jump-rope --mount "$mount" --users 16 --minutes 5 --seed 1 \
+    "$REPCOUNT" simulate --activity jump-rope --mount "$mount" --users 24 --minutes 5 --seed 1 \
         --out "$DATA/jumprope-$mount-train"
     "$REPCOUNT" simulate --activity distractors --mount "$mount" --users 8 --minutes 4 --seed 5 \
         --out "$DATA/distractors-$mount-train"
@@ -29,14 +29,13 @@ for mount in wrist handle; do
 done
 
 # Steps: the 48 Oxford traces (3 people, 7 placements) plus simulated walking and running
-# with the phone in a pocket and walking with the sensor on a swinging wrist (only one
-# Oxford person carried the phone in a swinging arm); leave-one-user-out over the three
-# Oxford people.
+# with the phone in a pocket; leave-one-user-out over the three Oxford people. (Adding
+# simulated wrist walking, meant to stand in for the swinging-arm placement, made the
+# leave-one-user-out figure worse, 12.7 % instead of 6.6 %: left out.)
 "$REPCOUNT" simulate --activity walking --mount pocket --users 6 --minutes 3 --seed 3 --out "$DATA/steps-walking"
-"$REPCOUNT" simulate --activity walking --mount wrist --users 6 --minutes 3 --seed 7 --out "$DATA/steps-walking-wrist"
 "$REPCOUNT" simulate --activity running --mount pocket --users 4 --minutes 2 --seed 4 --out "$DATA/steps-running"
 # Four fits (three folds, then everybody): one turned copy and a window every 16 samples
 # keep each fit to about two minutes on this much data (about 2.5 hours of signal).
-"$REPCOUNT" train --task steps --data oxford "$DATA/steps-walking" "$DATA/steps-walking-wrist" "$DATA/steps-running" \
+"$REPCOUNT" train --task steps --data oxford "$DATA/steps-walking" "$DATA/steps-running" \
     --cv-users oxford-jamie oxford-carmelo oxford-dario --rotations 1 --train-stride 16 --epochs 12 \
     --seed 1 --out models/steps
