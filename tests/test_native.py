@@ -2,8 +2,9 @@
 
 Bit-exactness itself is tests/test_native_bitexact.py; here: what a user sees when the
 model cannot run natively, that the planned arena never lets two live tensors share a
-byte and is no larger than TFLM's measured arena, and that the generated C builds for a
-Cortex-M4F warning-free, with no floating point and no external symbol at all.
+byte and is no larger than TFLM's measured arena, that the convolution weights laid out
+for SMLAD give the plain dot products, and that the generated C builds for a Cortex-M4F
+warning-free, with no floating point and no external symbol at all.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from native_harness import compiler, render_model
-from repcount import native, tflm
+from repcount import native, native_ops, tflm
 from repcount.errors import UserError
 from repcount.tflite_model import read
 from tflite_builder import INT8, ModelBuilder, random_model
@@ -75,6 +76,27 @@ def test_float_tensor_is_refused_with_the_fix(tmp_path: Path) -> None:
 def test_macs_count_every_kernel_tap() -> None:
     model = read(_conv_chain(length=64, channels=(3, 16, 16, 8)))
     assert native.macs(model) == 64 * 5 * (3 * 16 + 16 * 16 + 16 * 8)
+
+
+@pytest.mark.parametrize("oc,taps", [(1, 1), (3, 15), (8, 40), (12, 60), (5, 7)])
+def test_conv_weight_words_give_the_dot_products_smlad_computes(oc: int, taps: int) -> None:
+    """The Cortex-M4 loop reads each weight word as two raw int16 halves (SMLAD); the
+    layout must give every channel's plain dot product with the input, padding ignored."""
+    rng = np.random.default_rng(oc * 100 + taps)
+    w = rng.integers(-128, 128, (oc, taps)).astype(np.int8)
+    x = rng.integers(-128, 128, taps).astype(np.int64)
+    words = native_ops.conv_weight_words(w).astype(np.int64)
+    span = -(-taps // 4) * 4
+    xs = np.concatenate([x, rng.integers(-128, 128, span - taps)])  # bytes past the window
+    low = (((words & 0xFFFF) ^ 0x8000) - 0x8000).reshape(-1, span // 4, 4, 2)  # SMLAD's bottom halves
+    high = (words >> 16).reshape(-1, span // 4, 4, 2)  # [block][word][channel][pair]
+    x4 = xs.reshape(span // 4, 1, 4)
+    # SXTB16 gives (x0, x2) for the first pair and (x1, x3) for the second
+    per_word = (x4[..., 0] * low[..., 0] + x4[..., 2] * high[..., 0]
+                + x4[..., 1] * low[..., 1] + x4[..., 3] * high[..., 1])
+    got = per_word.sum(axis=1).reshape(-1)  # [block * 4 + channel]
+    assert got[:oc].tolist() == (w.astype(np.int64) @ x).tolist()
+    assert not got[oc:].any()  # padding channels contribute nothing
 
 
 @pytest.mark.parametrize("seed", range(0, 400, 7))
