@@ -166,5 +166,5 @@ def test_cortex_m4_build_is_warning_free_integer_only_and_self_contained(tmp_pat
                              check=True).stdout
         fpu = [line for line in asm.splitlines() if "\tv" in line and "vmov" not in line]
         assert fpu == [], f"floating-point instructions in the engine: {fpu[:5]}"
-        if "<rc_dot>:" in asm:
+        if "<rc_conv_block>:" in asm:
             assert "smlad" in asm, "the Cortex-M4 build uses the DSP extension's dot product"

@@ -152,7 +152,6 @@ def _fixed_point_constants() -> dict[str, int]:
 _HELPERS = {
     "rc_conv": {"mbqm", "requant"},
     "rc_depthwise": {"mbqm", "requant"},
-    "rc_fully_connected": {"mbqm", "requant", "dot"},
     "rc_mean": {"mbqm"},
     "rc_logistic": {"srdhm", "mbqm", "fixed"},
     "rc_softmax": {"srdhm", "fixed"},

@@ -157,12 +157,8 @@ def conv(model: TfliteModel, op: Op, depthwise: bool) -> Kernel:
         arrays = {"w": ("int8_t", wdata.reshape(-1)), "bias": ("int32_t", bias), "mult_q": ("int32_t", m),
                   "shift": ("int8_t", s)}
     else:
-        span = -(-taps // 4) * 4
-        fields.update(taps=taps, span=span, row=iw * ic, in_bytes=x.size, contiguous=contiguous)
-        blocks = -(-oc // 4) * 4
-        arrays = {"w": ("int32_t", conv_weight_words(wdata.reshape(oc, taps))),
-                  "bias": ("int32_t", _pad(bias, blocks)), "mult": ("int32_t", _pad(m, blocks)),
-                  "shift": ("int8_t", _pad(s, blocks))}
+        span, arrays = _dot_arrays(wdata.reshape(oc, taps), bias, m, s)
+        fields.update(span=span, row=iw * ic, in_bytes=x.size, contiguous=contiguous)
     return Kernel(
         func="rc_depthwise" if depthwise else "rc_conv",
         struct="rc_depthwise_t" if depthwise else "rc_conv_t",
@@ -175,6 +171,17 @@ def conv(model: TfliteModel, op: Op, depthwise: bool) -> Kernel:
     )
 
 
+def _dot_arrays(w: np.ndarray, bias: np.ndarray, m: np.ndarray, s: np.ndarray) -> tuple[int, dict]:
+    """rc_conv's constants for weights [oc][taps]: (span, arrays), bias, multipliers and
+    shifts run to a whole block of four channels."""
+    oc, taps = w.shape
+    blocks = -(-oc // 4) * 4
+    return -(-taps // 4) * 4, {
+        "w": ("int32_t", conv_weight_words(w)), "bias": ("int32_t", _pad(bias, blocks)),
+        "mult": ("int32_t", _pad(m, blocks)), "shift": ("int8_t", _pad(s, blocks)),
+    }
+
+
 def _pad(values: np.ndarray, n: int) -> np.ndarray:
     """values followed by zeros up to n entries (the padding channels of a block of four)."""
     out = np.zeros(n, values.dtype)
@@ -183,7 +190,7 @@ def _pad(values: np.ndarray, n: int) -> np.ndarray:
 
 
 def conv_weight_words(w: np.ndarray) -> np.ndarray:
-    """CONV_2D weights [oc][taps] laid out for rc_dot4: blocks of four output channels, and in
+    """CONV_2D weights [oc][taps] laid out for rc_conv_block: blocks of four output channels, and in
     each block, per group of four taps t..t+3, per channel, the two int32 words
     (w[t] | w[t+2] << 16, w[t+1] | w[t+3] << 16): the int16 pairs SMLAD multiplies with the
     SXTB16-unpacked input word (bytes 0,2 and 1,3): the low half holds w[t] as 16 bits.
@@ -198,6 +205,8 @@ def conv_weight_words(w: np.ndarray) -> np.ndarray:
 
 
 def fully_connected(model: TfliteModel, op: Op) -> Kernel:
+    """FULLY_CONNECTED runs as rc_conv: each batch row is a one-pixel window of depth taps,
+    read in place, and each unit an output channel."""
     x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
     w = _weights(model, op)
     units, depth = w.shape
@@ -212,20 +221,20 @@ def fully_connected(model: TfliteModel, op: Op) -> Kernel:
     in_zp = zero_point(x)
     wsum = w.data.astype(np.int64).sum(axis=1)
     lo, hi = activation_range(op.options.fusedActivationFunction, y)
+    bias = _fold(_bias(model, op, units), wsum, in_zp, op)
+    span, arrays = _dot_arrays(w.data.reshape(units, depth), bias, np.broadcast_to(m, (units,)),
+                               np.broadcast_to(s, (units,)))
     return Kernel(
-        func="rc_fully_connected",
-        struct="rc_fc_t",
-        fields=dict(batches=batches, depth=depth, units=units, per_channel=int(w.scale.size > 1),
-                    out_zp=zero_point(y), act_min=lo, act_max=hi),
-        arrays={
-            "w": ("int8_t", w.data.reshape(-1)),
-            "bias": ("int32_t", _fold(_bias(model, op, units), wsum, in_zp, op)),
-            "mult": ("int32_t", m),
-            "shift": ("int8_t", s),
-        },
+        func="rc_conv",
+        struct="rc_conv_t",
+        fields=dict(ih=batches, iw=1, ic=depth, oh=batches, ow=1, oc=units, kh=1, kw=1, sh=1, sw=1, dh=1,
+                    dw=1, ph=0, pw=0, in_zp=in_zp, out_zp=zero_point(y), act_min=lo, act_max=hi, span=span,
+                    row=depth, in_bytes=x.size, contiguous=1),
+        arrays=arrays,
         inputs=[op.inputs[0]],
         outputs=[op.outputs[0]],
         macs=batches * units * depth,
+        window=span,
     )
 
 
