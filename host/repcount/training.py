@@ -241,7 +241,9 @@ def choose_counting(
                 err += abs(len(acc) - len(t))
                 false += int(m[acc].sum()) if len(acc) else 0
             candidates.append(((err + false) / n_true, thr, ref))
-    candidates.sort()
+    # equal cost: prefer the threshold nearest 0 (p = 0.5), the widest margin on both sides,
+    # rather than the lowest one, which unseen users' weaker double peaks would cross
+    candidates.sort(key=lambda c: (c[0], abs(c[1]), c[2]))
     best = None
     for cost, thr, ref in candidates[:8]:
         tp = fp = fn = 0
