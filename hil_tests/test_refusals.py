@@ -18,11 +18,16 @@ from repcount.seriallink import Link
 
 pytestmark = [pytest.mark.device, pytest.mark.one_model]
 
-FIRST_WEIGHTS = re.compile(r"(static const int8_t rc_k\d+_w\[\] = \{\s*)(-?\d+)")
+# The native engine stores convolution weights as int8 or, packed two int16 to a word for
+# the Cortex-M4's dual multiply-accumulate, as int32: either way bit 6 of the first number
+# belongs to one weight.
+FIRST_WEIGHTS = re.compile(r"static const (int8_t|int32_t) rc_k\d+_w\[\] = \{\s*(-?\d+)")
 
 
-def flip(value: int) -> int:
-    """An int8 value with bit 6 flipped: a weight changed by 64 steps."""
+def flip(value: int, ctype: str = "int8_t") -> int:
+    """`value` with bit 6 flipped: one weight changed by 64 steps (sign kept in range)."""
+    if ctype == "int32_t":
+        return value ^ 0x40
     return ((value & 0xFF) ^ 0x40) - (256 if (value & 0xFF) ^ 0x40 >= 128 else 0)
 
 
@@ -69,7 +74,7 @@ def test_firmware_with_a_perturbed_weight_fails_comparison_a_naming_the_first_di
     text = source.read_text()
     m = FIRST_WEIGHTS.search(text)
     assert m is not None, "no weight table in the generated engine"
-    source.write_text(text[: m.start(2)] + str(flip(int(m[2]))) + text[m.end(2) :])
+    source.write_text(text[: m.start(2)] + str(flip(int(m[2]), m[1])) + text[m.end(2) :])
     build(project)
     with Emulator(project) as emu, Link.open(emu.url) as link:
         result = hil.run_hil(link, hil_target, hil_data[:1])  # same model hash: accepted, then compared
