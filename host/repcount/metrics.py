@@ -71,7 +71,12 @@ def prf(tp: int, fp: int, fn: int) -> dict[str, float | int]:
     recall = tp / (tp + fn) if tp + fn else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {
-        "event_precision": precision, "event_recall": recall, "event_f1": f1, "tp": tp, "fp": fp, "fn": fn,
+        "event_precision": precision,
+        "event_recall": recall,
+        "event_f1": f1,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
     }
 
 
