@@ -24,26 +24,14 @@ from repcount.recordings import Meta, Writer, load
 
 # Runs the capture subcommand exactly as the CLI does (argparse from the module, UserError
 # printed without a traceback), without importing every other subcommand's module.
-RUNNER = """
-import argparse, sys
-from repcount import capture
-from repcount.errors import UserError
-p = argparse.ArgumentParser(prog="repcount capture", description=capture.__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-capture.add_arguments(p)
-args = p.parse_args()
-try:
-    sys.exit(capture.run(args))
-except UserError as exc:
-    print(f"repcount capture: error: {exc}", file=sys.stderr)
-    sys.exit(2)
-"""
+# The real command line, as a user runs it.
+CAPTURE = [sys.executable, "-m", "repcount.cli", "capture"]
 RATE = 50
 LSB = 8 / 32768
 
 
 def capture_cmd(port: str, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-c", RUNNER, "--port", port, "--out", str(out), "--activity", "jump-rope",
+    return [*CAPTURE, "--port", port, "--out", str(out), "--activity", "jump-rope",
             "--user", "u01", "--mount", "wrist", *extra]
 
 
@@ -312,7 +300,7 @@ def test_line_mode_measures_the_rate_and_counts_bad_lines(tmp_path: Path) -> Non
 
 
 def test_capture_help_explains_every_option() -> None:
-    result = subprocess.run([sys.executable, "-c", RUNNER, "--help"], capture_output=True, text=True)
+    result = subprocess.run([*CAPTURE, "--help"], capture_output=True, text=True)
     text = result.stdout
     assert "Examples:" in text and "repcount capture --port /dev/ttyACM0" in text
     for option in ("--port", "--out", "--activity", "--user", "--mount", "--duration", "--line-mode",
