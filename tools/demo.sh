@@ -12,8 +12,8 @@ rm -rf "$out"
 mkdir -p "$out"
 start=$(date +%s)
 
-echo "== 1/5 simulate: 8 jump-rope users on the wrist (6 to train, 2 held out)"
-$rc simulate --activity jump-rope --mount wrist --users 6 --minutes 3 --seed 1 --out "$out/train"
+echo "== 1/5 simulate: 12 jump-rope users on the wrist (10 to train, 2 held out)"
+$rc simulate --activity jump-rope --mount wrist --users 10 --minutes 3 --seed 1 --out "$out/train"
 $rc simulate --activity jump-rope --mount wrist --users 2 --first-user 90 --minutes 3 --seed 2 \
     --out "$out/heldout" --plot
 

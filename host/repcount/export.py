@@ -113,19 +113,3 @@ def output_quant(model: tflite_model.TfliteModel) -> tuple[float, int]:
     return float(t.scale[0]), int(t.zero_point[0])
 
 
-def macs_per_inference(model: tflite_model.TfliteModel) -> int:
-    """Multiply-accumulates of the conv, depthwise and fully connected ops (the cost that matters)."""
-
-    def weights(op: tflite_model.Op) -> tuple[int, ...]:
-        return model.tensors[op.inputs[1]].shape
-
-    per_output = {
-        "CONV_2D": lambda op: int(np.prod(weights(op)[1:])),
-        "DEPTHWISE_CONV_2D": lambda op: int(np.prod(weights(op)[1:3])),
-        "FULLY_CONNECTED": lambda op: int(weights(op)[-1]),
-    }
-    return sum(
-        model.tensors[op.outputs[0]].size * per_output[op.name](op)
-        for op in model.ops
-        if op.name in per_output
-    )

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repcount import counting, export, tasks, tflite_model
+from repcount import counting, export, native, tasks, tflite_model
 from repcount.errors import UserError
 from repcount.evaluation import Pipelines, load_data, report
 from repcount.model import (
@@ -274,7 +274,7 @@ def make_card(name: str, task: tasks.Task, cfg: Config, trained: Trained, mount:
     in_scale, in_zp = export.input_quant(m)
     out_scale, out_zp = export.output_quant(m)
     g = cfg.geometry
-    macs = export.macs_per_inference(m)
+    macs = native.macs(m)
     return {
         "name": name,
         "task": task.name,
@@ -472,7 +472,7 @@ def _run_activity(args: argparse.Namespace, task: tasks.Task, progress: Progress
     m = tflite_model.read(t.tflite)
     in_scale, in_zp = export.input_quant(m)
     out_scale, out_zp = export.output_quant(m)
-    macs = export.macs_per_inference(m)
+    macs = native.macs(m)
     card = {
         "name": args.out.name,
         "task": task.name,
