@@ -148,8 +148,8 @@ def fmt(value: Any, unit: str) -> str:
         return f"{value:.3f}"
     if unit == "rate":
         return f"{value:.1f}"
-    if unit == "x":
-        return f"{value:.0f}×"
+    if unit == "x":  # one decimal, so a speed just under its bound never prints as the bound
+        return f"{value:.1f}×"
     if unit == "s":
         return f"{value:.0f} s"
     if unit.startswith("g"):
