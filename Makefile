@@ -47,7 +47,7 @@ hil: setup
 	$(PY) -m pytest hil_tests
 
 bench: setup
-	$(REPCOUNT) bench --out bench/results.json --markdown bench/results.md
+	$(REPCOUNT) bench --out bench/results.json --markdown bench/results.md --readme README.md
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache
