@@ -14,6 +14,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -168,25 +170,35 @@ def _status_samples(line: str) -> int | None:
     return int(parts[2]) if len(parts) > 3 and parts[3] == "samples" else None
 
 
+@contextmanager
+def _capturing(url: str, out: Path, min_samples: int) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """Run capture until its status reports min_samples (or its stderr ends), and always reap it.
+
+    Yields the process and the last sample count its status reported; the caller interrupts it.
+    """
+    proc = subprocess.Popen(capture_cmd(url, out), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stderr is not None
+        reported = 0
+        for line in proc.stderr:
+            reported = _status_samples(line) or reported
+            if reported >= min_samples:
+                break
+        yield proc, reported
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_killed_capture_leaves_a_loadable_file_missing_at_most_the_last_second(
     device_exe: Path, source: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "killed.rec"
     with running_device(device_exe, "--imu", str(source), "--speed", "5") as dev:
-        proc = subprocess.Popen(capture_cmd(dev.url, out), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stdin=subprocess.DEVNULL, text=True)
-        try:
-            assert proc.stderr is not None
-            reported = 0
-            for line in proc.stderr:
-                reported = _status_samples(line) or reported
-                if reported >= 600:
-                    break
+        with _capturing(dev.url, out, 600) as (proc, reported):
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
-        finally:
-            proc.kill()
-            proc.wait()
     got = load(out)  # must load: no partial line, valid header
     # Status lines are printed right after a flush: everything they count is on disk.
     assert len(got.t) >= reported >= 600
@@ -197,19 +209,11 @@ def test_killed_capture_leaves_a_loadable_file_missing_at_most_the_last_second(
 def test_ctrl_c_closes_the_file_and_says_so(device_exe: Path, source: Path, tmp_path: Path) -> None:
     out = tmp_path / "int.rec"
     with running_device(device_exe, "--imu", str(source), "--speed", "5") as dev:
-        proc = subprocess.Popen(capture_cmd(dev.url, out), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stdin=subprocess.DEVNULL, text=True)
-        try:
+        with _capturing(dev.url, out, 1) as (proc, _):
             assert proc.stderr is not None
-            for line in proc.stderr:
-                if (_status_samples(line) or 0) > 0:
-                    break
             proc.send_signal(signal.SIGINT)
             rest = proc.stderr.read()
             assert proc.wait(timeout=10) == 0
-        finally:
-            proc.kill()
-            proc.wait()
     assert "stopped with Ctrl-C" in rest
     got = load(out)
     assert len(got.segments) == 1 and got.segments[0].end == got.t[-1]
@@ -220,19 +224,11 @@ def test_unplugged_device_leaves_a_valid_file_and_a_clear_message(
 ) -> None:
     out = tmp_path / "unplugged.rec"
     with running_device(device_exe, "--imu", str(source), "--speed", "5") as dev:
-        proc = subprocess.Popen(capture_cmd(dev.url, out), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stdin=subprocess.DEVNULL, text=True)
-        try:
+        with _capturing(dev.url, out, 1) as (proc, _):
             assert proc.stderr is not None
-            for line in proc.stderr:
-                if (_status_samples(line) or 0) > 0:
-                    break
             dev.proc.kill()
             rest = proc.stderr.read()
             assert proc.wait(timeout=10) == 1
-        finally:
-            proc.kill()
-            proc.wait()
     assert "the port went away" in rest and "is the cable in?" in rest
     assert len(load(out).t) > 0
 

@@ -116,6 +116,15 @@ class Labels:
         self.writer.event(t, self.event_kind)
         self.events += 1
 
+    def key(self, key: str, t: float, prog: Progress) -> None:
+        """Act on one key pressed at signal time t: both capture modes share the keys of the help."""
+        if key == "s":
+            self.toggle_segment(t)
+        elif key in " e":
+            self.event(t)
+        elif key == "q":
+            prog.stopped_by, prog.message = "key", "stopped with q"
+
 
 @dataclass
 class Progress:
@@ -290,12 +299,7 @@ def _capture_frames(args: argparse.Namespace) -> dict:
                             prog.message = f"the device reported {msg.describe()}"
                     t_now = next_index / rate
                     for key in keys():
-                        if key == "s":
-                            labels.toggle_segment(t_now)
-                        elif key in " e":
-                            labels.event(t_now)
-                        elif key == "q":
-                            prog.stopped_by, prog.message = "key", "stopped with q"
+                        labels.key(key, t_now, prog)
                     if next_index >= limit:
                         prog.stopped_by, prog.message = "duration", f"recorded {args.duration:g} s"
                     now = time.monotonic()
@@ -401,13 +405,7 @@ def _capture_lines(args: argparse.Namespace) -> dict:
                             prog.samples += len(take)
                         pending.clear()
                         for key in keys():
-                            t_now = prog.samples / rate
-                            if key == "s":
-                                labels.toggle_segment(t_now)
-                            elif key in " e":
-                                labels.event(t_now)
-                            elif key == "q":
-                                prog.stopped_by, prog.message = "key", "stopped with q"
+                            labels.key(key, prog.samples / rate, prog)
                         if prog.samples >= limit:
                             prog.stopped_by, prog.message = "duration", f"recorded {args.duration:g} s"
                         if now - last_flush >= FLUSH_PERIOD_S:
