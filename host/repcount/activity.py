@@ -125,6 +125,7 @@ def fit(
 
 
 def confusion(true: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
+    """The n x n confusion matrix (rows true, columns predicted), counting every class even if absent."""
     m = np.zeros((n, n), dtype=np.int64)
     np.add.at(m, (true, pred), 1)
     return m

@@ -52,6 +52,7 @@ class Result:
 
 
 def group_of(rec: Recording) -> str:
+    """The group a recording's figures are reported under: the importer's placement, else the mount."""
     return rec.meta.extra.get("placement", rec.meta.mount)
 
 

@@ -104,11 +104,13 @@ def check(model: tflite_model.TfliteModel, q: InputQuant | None = None, engine: 
 
 
 def input_quant(model: tflite_model.TfliteModel) -> tuple[float, int]:
+    """(scale, zero point) of the model's input tensor: what the device's input rescale must produce."""
     t = model.tensors[model.inputs[0]]
     return float(t.scale[0]), int(t.zero_point[0])
 
 
 def output_quant(model: tflite_model.TfliteModel) -> tuple[float, int]:
+    """(scale, zero point) of the model's output tensor: what turns int8 scores into probabilities."""
     t = model.tensors[model.outputs[0]]
     return float(t.scale[0]), int(t.zero_point[0])
 

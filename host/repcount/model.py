@@ -97,6 +97,7 @@ def int8_input(rec: Recording, q: InputQuant) -> np.ndarray:
 
 
 def dequantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Int8 values back to float32 as TFLite defines it, (q - zero_point) * scale: the float model's input."""
     return ((np.asarray(x, dtype=np.float32) - zero_point) * np.float32(scale)).astype(np.float32)
 
 

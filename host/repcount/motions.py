@@ -154,6 +154,7 @@ def add_bumps(x: np.ndarray, rate: float, centers: np.ndarray, amps: np.ndarray,
 
 
 def second_derivative(x: np.ndarray, rate: float) -> np.ndarray:
+    """Second time derivative of a track at `rate` Hz: an accelerometer measures this, not position."""
     return np.gradient(np.gradient(x, 1.0 / rate), 1.0 / rate)
 
 

@@ -357,6 +357,7 @@ def find(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def load_all(paths: Iterable[str | Path]) -> list[Recording]:
+    """Every recording `find` reaches from `paths`, each validated by `load`."""
     return [load(p) for p in find(paths)]
 
 

@@ -51,6 +51,7 @@ DISTRACTORS = ("standing", "sitting", "gestures", "stairs", "car", "elevator", "
 
 
 def user_id(activity: str, user_index: int) -> str:
+    """The user name of a simulated user: stable across seeds, so the same index is the same person."""
     return f"sim-{ACTIVITIES[activity]}-u{user_index:03d}"
 
 

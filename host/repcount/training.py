@@ -133,6 +133,20 @@ def _epoch_log(label: str, progress: Progress):  # noqa: ANN202
     return Log()
 
 
+def _fit_phase(model, x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int, label: str,  # noqa: ANN001
+               progress: Progress) -> None:
+    """One training phase (float or QAT): both must shuffle and log alike for the runs to stay comparable."""
+    model.fit(
+        x,
+        y,
+        batch_size=batch_size,
+        epochs=epochs,
+        shuffle=True,
+        verbose=0,
+        callbacks=[_epoch_log(label, progress)],
+    )
+
+
 def fit(recs: Sequence[Recording], task: tasks.Task, cfg: Config, seed: int, progress: Progress) -> Trained:
     """Train float then QAT on `recs`, convert and check the int8 model, choose counting params."""
     import tensorflow as tf
@@ -146,26 +160,10 @@ def fit(recs: Sequence[Recording], task: tasks.Task, cfg: Config, seed: int, pro
     progress(f"{len(x)} training windows from {len(recs)} recordings, {y.mean():.1%} positive steps")
     model = build_model(cfg.geometry, cfg.arch, seed)
     model.compile(keras.optimizers.Adam(cfg.learning_rate), "binary_crossentropy")
-    model.fit(
-        x,
-        y,
-        batch_size=cfg.batch_size,
-        epochs=cfg.epochs,
-        shuffle=True,
-        verbose=0,
-        callbacks=[_epoch_log("float", progress)],
-    )
+    _fit_phase(model, x, y, cfg.batch_size, cfg.epochs, "float", progress)
     qat = export.quantize(model, q)
     qat.compile(keras.optimizers.Adam(cfg.learning_rate / 5), "binary_crossentropy")
-    qat.fit(
-        x,
-        y,
-        batch_size=cfg.batch_size,
-        epochs=cfg.qat_epochs,
-        shuffle=True,
-        verbose=0,
-        callbacks=[_epoch_log("QAT", progress)],
-    )
+    _fit_phase(qat, x, y, cfg.batch_size, cfg.qat_epochs, "QAT", progress)
     rng = np.random.default_rng(seed)
     rep = x[rng.choice(len(x), size=min(len(x), 256), replace=False)]
     tfl = export.convert(qat, build_model(cfg.geometry, cfg.arch, seed, batch_size=1), q, rep)
@@ -309,6 +307,7 @@ def make_card(name: str, task: tasks.Task, cfg: Config, trained: Trained, mount:
 
 
 def write_model(out: Path, card: dict, trained: Trained) -> None:
+    """Write the three files a model directory holds (docs/model-card.md): firmware and HIL read them."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.tflite").write_bytes(trained.tflite)
     trained.qat_model.save(out / "float.keras")
@@ -316,11 +315,13 @@ def write_model(out: Path, card: dict, trained: Trained) -> None:
 
 
 def held_out(card: dict, trained: Trained, recs: Sequence[Recording], progress: Progress) -> dict:
+    """The float, int8 and baseline figures on users kept out of training (held-out split or LOUO fold)."""
     pipes = Pipelines(card, trained.tflite, trained.qat_model)
     return report(pipes.run(recs, ("float", "int8", "baseline"), progress), pipes.task)
 
 
 def split_users(recs: Sequence[Recording], n_holdout: int, seed: int) -> tuple[list[str], list[str]]:
+    """(training users, held-out users): split by user, not window, so no person is seen on both sides."""
     users = sorted({r.meta.user for r in recs})
     if n_holdout >= len(users):
         raise UserError(
