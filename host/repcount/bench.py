@@ -353,6 +353,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def load_results(path: Path) -> dict[str, Any]:
+    """The results of an earlier `repcount bench`, checked: a missing or foreign file is a UserError."""
     if not path.is_file():
         raise UserError(f"{path}: no results to render; run `repcount bench` (make bench) first")
     try:

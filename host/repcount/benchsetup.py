@@ -75,6 +75,7 @@ def data_dir(token: str, root: Path) -> str:
 
 
 def manifest_users(directory: Path) -> list[str]:
+    """The users a regenerated data directory holds, for check_users to compare with the card."""
     return json.loads((directory / "manifest.json").read_text())["users"]
 
 

@@ -93,6 +93,7 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a fixed --port can be bound, so a taken one is reported before QEMU starts."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind(("127.0.0.1", port))

@@ -181,6 +181,7 @@ def model_context(model: Model) -> dict[str, Any]:
 
 
 def board_context(board: Board, mount: str) -> dict[str, Any]:
+    """The `board` the templates see: the profile plus the axis remap of this mount."""
     remap = board.remap(mount)
     return {
         "id": board.id,
@@ -209,6 +210,7 @@ def input_reach_g(model: TfliteModel) -> float:
 
 
 def default_arena_margin(measured: int) -> int:
+    """Margin over the measured TFLM arena when none is given (see MIN_ARENA_MARGIN for why)."""
     return max(MIN_ARENA_MARGIN, measured // ARENA_MARGIN_FRACTION)
 
 

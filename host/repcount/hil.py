@@ -477,6 +477,7 @@ def compare_float(runs: Sequence[RecordingRun], card: dict[str, Any]) -> dict[st
 
 
 def float_failure(b: dict[str, Any] | None) -> str | None:
+    """Why the device disagrees with the float model beyond int8 rounding, or None if it does not."""
     if b is None:
         return None
     problems = []
@@ -814,6 +815,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def select(recordings: Sequence[Any], users: Sequence[str] | None) -> list[Any]:
+    """The recordings of --users (all if none given); a UserError naming the users present if none match."""
     if not users:
         return list(recordings)
     kept = [r for r in recordings if r.meta.user in set(users)]

@@ -45,6 +45,7 @@ class PortInfo:
 
 
 def list_ports() -> list[PortInfo]:
+    """The serial ports, each with the board its USB id suggests, so `repcount ports` can name them."""
     found = []
     for p in sorted(serial.tools.list_ports.comports(), key=lambda p: p.device):
         usb_id = f"{p.vid:04X}:{p.pid:04X}" if p.vid is not None and p.pid is not None else None
