@@ -254,6 +254,15 @@ def test_bad_port_gets_a_clear_error(tmp_path: Path) -> None:
     assert "repcount ports" in result.stderr
 
 
+def test_nonpositive_rate_gets_a_clear_error(tmp_path: Path) -> None:
+    cmd = capture_cmd("/dev/does-not-exist", tmp_path / "x.rec", "--line-mode", "--rate", "-50")
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "--rate must be positive, got -50" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x.rec").exists()
+
+
 def test_line_mode_measures_the_rate_and_counts_bad_lines(tmp_path: Path) -> None:
     """A board printing x,y,z lines at 100 Hz, with a separator and garbage mixed in."""
     server = socket.create_server(("127.0.0.1", 0))

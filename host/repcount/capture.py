@@ -232,6 +232,8 @@ def _meta(args: argparse.Namespace, rate: float, full_scale: float, board: str,
 def run(args: argparse.Namespace) -> int:
     if args.duration is not None and args.duration <= 0:
         raise UserError(f"--duration must be positive, got {args.duration}")
+    if args.rate is not None and args.rate <= 0:
+        raise UserError(f"--rate must be positive, got {args.rate:g} (or leave it out to measure the rate)")
     if args.out.suffix != ".rec":
         raise UserError(f"--out {args.out}: recordings end in .rec (e.g. {args.out.with_suffix('.rec')})")
     capture = _capture_lines if args.line_mode else _capture_frames
