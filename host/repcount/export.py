@@ -17,9 +17,6 @@ from repcount import engines, tflite_model
 from repcount.errors import UserError
 from repcount.model import InputQuant
 
-SIGMOID_SCALE = 1.0 / 256.0
-SIGMOID_ZERO_POINT = -128
-
 
 def quantize(float_model, q: InputQuant):  # noqa: ANN001, ANN201
     """The tfmot QAT model of `float_model` (its weights kept), input range pinned to the device's.

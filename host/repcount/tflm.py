@@ -18,7 +18,6 @@ import numpy as np
 from repcount.errors import UserError
 
 MIN_PROBE_ARENA = 1024  # below ~400 bytes the runtime segfaults; from ~512 up it raises
-ARENA_ALIGN = 16
 
 _BISECT = """
 import sys
