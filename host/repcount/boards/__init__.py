@@ -60,6 +60,7 @@ class Board:
     platformio: dict[str, Any] = field(default_factory=dict)
 
     def remap(self, mount: str) -> Remap:
+        """The IMU axis remap for this mount, so the model sees the axes it was trained on."""
         try:
             return self.mounts[mount]
         except KeyError:
@@ -68,6 +69,7 @@ class Board:
             ) from None
 
     def check_engine(self, engine: str) -> None:
+        """Refuse an engine the board's profile does not list, naming one it does."""
         if engine not in self.engines:
             raise UserError(
                 f"board {self.id!r} does not support the {engine!r} engine (it supports "
