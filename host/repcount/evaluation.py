@@ -230,7 +230,12 @@ def load_model(model_dir: Path, with_float: bool) -> Pipelines:
             f"{model_dir}: not a model directory (needs card.json and model.tflite); "
             "train one with `repcount train --out DIR`"
         )
-    card = json.loads(card_path.read_text())
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(
+            f"{card_path}: not valid JSON ({exc}); re-train the model or restore its card.json"
+        ) from exc
     float_model = None
     if with_float:
         float_path = model_dir / "float.keras"
