@@ -57,6 +57,13 @@ def test_a_port_without_repcount_firmware_is_a_clear_error(hil_model: Path, tmp_
 
 
 @pytest.mark.host
+def test_zero_attempts_is_refused_before_anything_runs() -> None:
+    args = parse(["--port", "loop://", "--model", "no-such-model", "--data", "nowhere", "--attempts", "0"])
+    with pytest.raises(UserError, match=r"--attempts must be at least 1, got 0"):
+        hil.run(args)
+
+
+@pytest.mark.host
 def test_a_recording_at_another_rate_is_refused_with_the_fix() -> None:
     rec = Recording(Meta(sample_rate_hz=100, full_scale_g=8, mount="wrist", user="u1"),
                     np.arange(10) * 0.01, np.zeros((10, 3)))  # fmt: skip

@@ -3,6 +3,8 @@ and the classic peak-detection baseline. The model-driven path is in test_traini
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from counting_data import impacts_recording
@@ -89,10 +91,17 @@ def test_leave_one_user_out_pools_every_fold() -> None:
         run = {"results": {p: [res] for p in ("float", "int8", "baseline")}, "float_agreement": None}
         return evaluation.report(run, JR)
 
-    pooled = training._pool_folds({"a": fold(40, 38, "InHand"), "b": fold(20, 21, "Purse")}, JR)
+    pooled = training._pool_folds({"a": fold(40, 38, "InHand"), "b": fold(20, 21, "Purse")})
     int8 = pooled["pipelines"]["int8"]
     # counts 39/40 and 22/20 (one false count each, in the car)
     assert int8["count_mape"] == pytest.approx((1 / 40 + 2 / 20) / 2)
     assert int8["by_group"]["Purse"]["count_mape"] == pytest.approx(0.1)
     assert int8["false_counts_per_hour"] == pytest.approx(2 * 3600 / 40)
     assert int8["event_f1"] == pytest.approx(2 * 58 / (2 * 58 + 3 + 2))  # tp 58, fp 1 + 2, fn 2
+
+
+def test_a_broken_card_is_a_clear_error_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "card.json").write_text("{not json")
+    (tmp_path / "model.tflite").write_bytes(b"")
+    with pytest.raises(UserError, match=r"card\.json: not valid JSON .*restore its card\.json"):
+        evaluation.load_model(tmp_path, with_float=False)

@@ -830,6 +830,8 @@ def run(args: argparse.Namespace) -> int:
     from repcount.evaluation import load_data
     from repcount.seriallink import Link
 
+    if args.attempts < 1:
+        raise UserError(f"--attempts must be at least 1, got {args.attempts}")
     for key, value in TRAIN_ENV.items():  # TensorFlow quiet, Keras 2 for the float QAT model
         os.environ.setdefault(key, value)
 

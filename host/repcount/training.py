@@ -425,7 +425,7 @@ def run(args: argparse.Namespace) -> int:
         progress(f"measuring on {len(test)} held-out recordings")
         metrics_obj["held_out"] = held_out(card, trained, test, progress)
     if folds:
-        metrics_obj["leave_one_user_out"] = _pool_folds(folds, task)
+        metrics_obj["leave_one_user_out"] = _pool_folds(folds)
     card["training"] = {
         "command": "repcount " + shlex.join(sys.argv[1:]) if Path(sys.argv[0]).name == "repcount" else None,
         "seed": args.seed,
@@ -518,7 +518,7 @@ def _run_activity(args: argparse.Namespace, task: tasks.Task, progress: Progress
     return 0
 
 
-def _pool_folds(folds: dict[str, dict], task: tasks.Task) -> dict:
+def _pool_folds(folds: dict[str, dict]) -> dict:
     """Leave-one-user-out: every recording measured by the fold that never saw its user."""
     from repcount import metrics
 
