@@ -23,7 +23,6 @@ def convert(head: str) -> bytes:
     """A batch-size-1 CNN (random weights) fully converted to int8."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
     import tf_keras as keras
 
     keras.utils.set_random_seed(1)
@@ -34,11 +33,18 @@ def convert(head: str) -> bytes:
     x = keras.layers.Conv2D(1, (3, 1), padding="same", activation=head)(x)
     out = keras.layers.Reshape((WINDOW // OUT_STRIDE,))(x)
     model = keras.Model(inp, out)
-    rng = np.random.default_rng(0)
+    samples = np.random.default_rng(0).normal(0, 2.5, (16, 1, WINDOW, 1, 3))  # reaches beyond 4 g
+    return int8_tflite(model, samples)
+
+
+def int8_tflite(model, samples: np.ndarray) -> bytes:  # noqa: ANN001
+    """Full-integer conversion (int8 input and output) of a Keras model, calibrated on `samples`
+    (one batch-size-1 input each): what the tests need of the converter, without QAT."""
+    import tensorflow as tf
 
     def representative():
-        for _ in range(16):
-            yield [rng.normal(0, 2.5, (1, WINDOW, 1, 3)).astype(np.float32)]  # reaches beyond 4 g
+        for sample in samples:
+            yield [sample.astype(np.float32)]
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]

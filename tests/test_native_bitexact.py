@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from firmware_models import int8_tflite
 from native_harness import ARM_CC, QEMU, run_all, run_m4
 from repcount import tflm
 from repcount.tflite_model import TfliteModel, read
@@ -94,7 +95,6 @@ def _converted_models() -> list[bytes]:
     models' layout) and a pooled softmax classifier with a branch."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
     import tf_keras as keras
 
     keras.utils.set_random_seed(3)
@@ -117,20 +117,7 @@ def _converted_models() -> list[bytes]:
     classes = keras.Model(inp, x)
 
     rng = np.random.default_rng(0)
-    out = []
-    for model in (steps, classes):
-        def representative():
-            for _ in range(16):
-                yield [rng.normal(0, 1.0, (1, 48, 1, 3)).astype(np.float32)]
-
-        conv = tf.lite.TFLiteConverter.from_keras_model(model)
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = representative
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
-        out.append(conv.convert())
-    return out
+    return [int8_tflite(model, rng.normal(0, 1.0, (16, 1, 48, 1, 3))) for model in (steps, classes)]
 
 
 @pytest.mark.slow
