@@ -155,6 +155,29 @@ def test_same_seed_gives_the_same_model(trained: Path, data_dir: Path, tmp_path:
     assert card_of(out)["counting"] == card_of(trained)["counting"]
 
 
+def test_held_out_user_with_folds_ships_the_fold_without_that_user(
+    trained: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    """--test-users with --cv-users (the shipped steps model's recipe): the folds cover every
+    named user, and the model written is the fold without the held-out user, trained once,
+    byte for byte the model a plain training without that user gives, never trained on them."""
+    (held,) = card_of(trained)["training"]["held_out_users"]
+    other = next(u for u in ("syn-u0", "syn-u1") if u != held)
+    args = [a for a in TRAIN_ARGS if a not in ("--holdout-users", "1")]
+    assert len(args) == len(TRAIN_ARGS) - 2
+    out = tmp_path / "cv"
+    argv = [*args, "--data", str(data_dir), "--out", str(out)]
+    argv += ["--test-users", held, "--cv-users", other, held]
+    assert training.run(parse(training, argv)) == 0
+    card, plain = card_of(out), card_of(trained)
+    assert (out / "model.tflite").read_bytes() == (trained / "model.tflite").read_bytes()
+    assert card["training"]["held_out_users"] == [held] and held not in card["training"]["train_users"]
+    assert card["training"]["cv_users"] == [other, held]
+    folds = card["metrics"]["leave_one_user_out"]["folds"]
+    assert set(folds) == {other, held}
+    assert card["metrics"]["held_out"] == folds[held] == plain["metrics"]["held_out"]
+
+
 def _convert(keras_model, int8_io: bool) -> bytes:  # noqa: ANN001
     import tensorflow as tf
 
@@ -212,6 +235,10 @@ def test_user_errors_before_training(data_dir: Path, tmp_path: Path) -> None:
         training.run(parse(training, [*base, "--test-data", str(data_dir / "u0.rec")]))
     with pytest.raises(UserError, match="--cv-users: no recordings of nobody"):
         training.run(parse(training, [*base, "--cv-users", "nobody"]))
+    with pytest.raises(UserError, match="--test-users: no recordings of nobody \\(users present: syn-u0"):
+        training.run(parse(training, [*base, "--test-users", "nobody"]))
+    with pytest.raises(UserError, match="--test-users names every user of --data"):
+        training.run(parse(training, [*base, "--test-users", "syn-u0", "syn-u1", "syn-u2", "syn-u3"]))
     with pytest.raises(UserError, match="not a model directory"):
         evaluation.run(parse(evaluation, ["--model", str(tmp_path), "--data", str(data_dir)]))
 
@@ -267,3 +294,5 @@ def test_activity_needs_20_hz_recordings(data_dir: Path, tmp_path: Path) -> None
         UserError, match="recordings are at 50 Hz \\(simulate or import them with --rate 20\\)"
     ):
         training.run(parse(training, argv))
+    with pytest.raises(UserError, match="--cv-users is for the counting tasks"):
+        training.run(parse(training, [*argv, "--cv-users", "syn-u0"]))

@@ -12,15 +12,18 @@ never trained on and nothing (thresholds, offsets) is fitted on them.
 The output directory gets model.tflite, float.keras (the QAT model, for float-agreement
 checks) and card.json (docs/model-card.md) with the exact command and seed.
 
-Held-out users come from --test-data (separate recordings), --holdout-users N (N users of
---data, chosen by the seed), or --cv-users (leave-one-user-out: one model per named user,
-trained without that user; the shipped model is then trained on everybody).
+Held-out users come from --test-data (separate recordings), --test-users (users of --data,
+by name) or --holdout-users N (N users of --data, chosen by the seed). --cv-users adds a
+leave-one-user-out estimate over --data: one model per named user, trained without that
+user. The model written is trained on --data minus the held-out users (on everybody when
+there are none); when that is exactly one fold's training set, the fold's model is it.
 
 Examples:
   repcount simulate --activity jump-rope --mount wrist --users 12 --minutes 4 --seed 1 --out data/jr
   repcount train --task jump-rope --data data/jr --holdout-users 3 --out models/my-jr --seed 1
   repcount train --task jump-rope --data data/jr --out models/quick --quick --json
-  repcount train --task steps --data oxford data/walk --cv-users Jamie Carmelo Dario --out models/steps
+  repcount train --task steps --data oxford data/walk --test-users oxford-dario \
+      --cv-users oxford-jamie oxford-carmelo oxford-dario --out models/steps
 """
 
 from __future__ import annotations
@@ -345,9 +348,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mount", help="train only on recordings of this mount (e.g. wrist)")
     held = p.add_mutually_exclusive_group()
     held.add_argument("--test-data", nargs="+", help="held-out users' recordings, measured after training")
+    held.add_argument("--test-users", nargs="+", help="hold out these users of --data (by name)")
     held.add_argument("--holdout-users", type=int, help="hold out this many users of --data (chosen by seed)")
-    held.add_argument(
-        "--cv-users", nargs="+", help="leave each of these users out in turn, then train on all"
+    p.add_argument(
+        "--cv-users",
+        nargs="+",
+        help="leave-one-user-out over --data: leave each of these users out in turn (an estimate; "
+        "the model written is trained on --data minus the held-out users)",
     )
     p.add_argument("--seed", type=int, default=1, help="seeds weights, shuffling and splits (default 1)")
     p.add_argument("--quick", action="store_true", help="few epochs: a fast demo model, less accurate")
@@ -355,6 +362,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rotations", type=int, help="turned copies of each training recording (default 2)")
     p.add_argument("--train-stride", type=int, help="samples between training windows (default 8)")
     p.add_argument("--json", action="store_true", help="print the card as one JSON object on stdout")
+
+
+def _split(args: argparse.Namespace, data: list[Recording]) -> tuple[list[Recording], list[Recording]]:
+    """(training recordings, held-out recordings) from --test-data, --test-users or --holdout-users."""
+    if args.test_data:
+        test = _filter(load_data(args.test_data), args.mount)
+        overlap = {r.meta.user for r in test} & {r.meta.user for r in data}
+        if overlap:
+            raise UserError(
+                f"users {', '.join(sorted(overlap))} are in both --data and --test-data; "
+                "held-out users must never be trained on"
+            )
+        return data, test
+    if not (args.test_users or args.holdout_users):
+        return data, []
+    if args.test_users:
+        _check_users("--test-users", args.test_users, data)
+    test_users = args.test_users or split_users(data, args.holdout_users, args.seed)[1]
+    recs = [r for r in data if r.meta.user not in test_users]
+    if not recs:
+        raise UserError("--test-users names every user of --data; keep at least one for training")
+    return recs, [r for r in data if r.meta.user in test_users]
+
+
+def _check_users(option: str, users: Sequence[str], recs: Sequence[Recording]) -> None:
+    """Refuse a user name that has no recordings: a typo would silently hold out nobody."""
+    present = {r.meta.user for r in recs}
+    missing = [u for u in users if u not in present]
+    if missing:
+        raise UserError(
+            f"{option}: no recordings of {', '.join(missing)} (users present: {', '.join(sorted(present))})"
+        )
 
 
 def _filter(recs: list[Recording], mount: str | None) -> list[Recording]:
@@ -390,38 +429,29 @@ def run(args: argparse.Namespace) -> int:
         cfg = replace(cfg, **QUICK)
     if args.epochs:
         cfg = replace(cfg, epochs=args.epochs)
-    recs = _filter(load_data(args.data), args.mount)
-    test: list[Recording] = []
-    if args.test_data:
-        test = _filter(load_data(args.test_data), args.mount)
-        overlap = {r.meta.user for r in test} & {r.meta.user for r in recs}
-        if overlap:
-            raise UserError(
-                f"users {', '.join(sorted(overlap))} are in both --data and --test-data; "
-                "held-out users must never be trained on"
-            )
-    elif args.holdout_users:
-        _, test_users = split_users(recs, args.holdout_users, args.seed)
-        test = [r for r in recs if r.meta.user in test_users]
-        recs = [r for r in recs if r.meta.user not in test_users]
-    folds = {}
+    data = _filter(load_data(args.data), args.mount)
+    recs, test = _split(args, data)
+    folds, fold_models = {}, {}
     if args.cv_users:
-        present = {r.meta.user for r in recs}
-        missing = [u for u in args.cv_users if u not in present]
-        if missing:
-            raise UserError(
-                f"--cv-users: no recordings of {', '.join(missing)} (users present: "
-                f"{', '.join(sorted(present))})"
-            )
+        _check_users("--cv-users", args.cv_users, data)
         for u in args.cv_users:
             progress(f"leave-one-user-out fold: holding out {u}")
-            fold = fit([r for r in recs if r.meta.user != u], task, cfg, args.seed, progress)
+            fold = fit([r for r in data if r.meta.user != u], task, cfg, args.seed, progress)
             fold_card = make_card("fold", task, cfg, fold, args.mount or "mixed")
-            folds[u] = held_out(fold_card, fold, [r for r in recs if r.meta.user == u], progress)
-    trained = fit(recs, task, cfg, args.seed, progress)
+            folds[u] = held_out(fold_card, fold, [r for r in data if r.meta.user == u], progress)
+            fold_models[u] = fold
+    held_users = sorted({r.meta.user for r in test})
+    reused = held_users[0] if len(held_users) == 1 and held_users[0] in fold_models else None
+    if reused:
+        progress(f"the model written is the fold without {reused} (the same data and seed)")
+        trained = fold_models[reused]
+    else:
+        trained = fit(recs, task, cfg, args.seed, progress)
     card = make_card(args.out.name, task, cfg, trained, args.mount or "mixed")
     metrics_obj: dict = {}
-    if test:
+    if reused:
+        metrics_obj["held_out"] = folds[reused]
+    elif test:
         progress(f"measuring on {len(test)} held-out recordings")
         metrics_obj["held_out"] = held_out(card, trained, test, progress)
     if folds:
@@ -432,7 +462,8 @@ def run(args: argparse.Namespace) -> int:
         "data": list(args.data),
         "test_data": list(args.test_data or []),
         "train_users": trained.train_users,
-        "held_out_users": sorted({r.meta.user for r in test}) or list(args.cv_users or []),
+        "held_out_users": held_users,
+        "cv_users": list(args.cv_users or []),
         "train_recordings": len(recs),
         "seconds": round(time.monotonic() - started, 1),
         "quick": bool(args.quick),
@@ -451,15 +482,10 @@ def _run_activity(args: argparse.Namespace, task: tasks.Task, progress: Progress
     """`--task activity`: the window classifier (repcount/activity.py), held out by user."""
     from repcount import activity, tflm
 
-    recs = _filter(load_data(args.data), args.mount)
-    if args.test_data:
-        test = _filter(load_data(args.test_data), args.mount)
-    elif args.holdout_users:
-        _, test_users = split_users(recs, args.holdout_users, args.seed)
-        test = [r for r in recs if r.meta.user in test_users]
-        recs = [r for r in recs if r.meta.user not in test_users]
-    else:
-        test = []
+    if args.cv_users:
+        raise UserError("--cv-users is for the counting tasks; hold out users of an activity model with "
+                        "--test-users, --holdout-users or --test-data")
+    recs, test = _split(args, _filter(load_data(args.data), args.mount))
     rates = {r.meta.sample_rate_hz for r in recs + test}
     if rates != {task.sample_rate_hz}:
         raise UserError(
