@@ -29,13 +29,18 @@ for mount in wrist handle; do
 done
 
 # Steps: the 48 Oxford traces (3 people, 7 placements) plus simulated walking and running
-# with the phone in a pocket; leave-one-user-out over the three Oxford people. (Adding
-# simulated wrist walking, meant to stand in for the swinging-arm placement, made the
-# leave-one-user-out figure worse, 12.7 % instead of 6.6 %: left out.)
+# with the phone in a pocket. The shipped model never sees Oxford user dario: his 12 traces
+# are its held-out user (the HIL suite replays them). jamie stays in training: his 24 traces
+# are half the data and the only swinging-arm ones; of the other two, dario's fold was the
+# harder (5.9 % against 1.1 % count MAPE), so the held-out figure is not the kind one.
+# Leave-one-user-out over all three people is the card's estimate for a new person; the
+# fold without dario is the shipped model itself (same data, same seed: trained once).
+# (Adding simulated wrist walking, meant to stand in for the swinging-arm placement, made
+# the leave-one-user-out figure worse, 12.7 % instead of 6.6 %: left out.)
 "$REPCOUNT" simulate --activity walking --mount pocket --users 6 --minutes 3 --seed 3 --out "$DATA/steps-walking"
 "$REPCOUNT" simulate --activity running --mount pocket --users 4 --minutes 2 --seed 4 --out "$DATA/steps-running"
-# Four fits (three folds, then everybody): one turned copy and a window every 16 samples
-# keep each fit to about two minutes on this much data (about 2.5 hours of signal).
+# Three fits: one turned copy and a window every 16 samples keep each fit to about two
+# minutes on this much data (about 2.5 hours of signal).
 "$REPCOUNT" train --task steps --data oxford "$DATA/steps-walking" "$DATA/steps-running" \
-    --cv-users oxford-jamie oxford-carmelo oxford-dario --rotations 1 --train-stride 16 --epochs 12 \
-    --seed 1 --out models/steps
+    --test-users oxford-dario --cv-users oxford-jamie oxford-carmelo oxford-dario \
+    --rotations 1 --train-stride 16 --epochs 12 --seed 1 --out models/steps
