@@ -23,7 +23,7 @@ Examples:
   repcount firmware --model models/jumprope-wrist --board qemu-mps2-an386 --engine native \\
       --out out/fw-qemu
   repcount hil --firmware out/fw-qemu --model models/jumprope-wrist --data data/heldout
-  repcount hil --port /dev/ttyACM0 --model models/steps --data oxford --users oxford-jamie \\
+  repcount hil --port /dev/ttyACM0 --model models/steps --data oxford --users oxford-dario \\
       --report out/hil-steps --json
 --firmware starts the emulator on that project for you; --port talks to a flashed board
 (or any pyserial URL, e.g. socket://127.0.0.1:40123 from `repcount emulate`). --report DIR
@@ -70,11 +70,19 @@ class HilError(UserError):
 
 @dataclass(frozen=True)
 class Margins:
-    """How much worse than its card's held-out figures the device may count and still pass."""
+    """How much worse than its card's held-out figures the device may count and still pass.
 
-    count_mape: float = 0.10  # absolute: card 0.05 allows up to 0.15
-    event_f1: float = 0.10  # absolute: card 0.90 allows down to 0.80
-    false_counts_per_hour: float = 120.0  # per hour: one false count in 30 s of distractors
+    The defaults are the HIL suite's margins (hil_tests/conftest.py). On the card's own
+    held-out recordings a device bit-exact with TFLite Micro counts exactly as the card
+    says; on a few minutes of other held-out signal the figures scatter a little (the
+    suite's simulated jump-rope users: count MAPE within 0.2 points, F1 within 0.001).
+    Three points of MAPE or F1 is several miscounted events per recording more than the
+    card: a regression (a wrong axis remap, full scale or resampler, a counting parameter
+    out of step), not scatter."""
+
+    count_mape: float = 0.03  # absolute: card 0.05 allows up to 0.08
+    event_f1: float = 0.03  # absolute: card 0.95 allows down to 0.92
+    false_counts_per_hour: float = 60.0  # one false count in 2 minutes of distractors passes, two fail
 
 
 @dataclass
@@ -502,7 +510,7 @@ def card_figures(card: dict[str, Any]) -> dict[str, float | None] | None:
         return {k: held.get(k) for k in ("count_mape", "event_f1", "false_counts_per_hour")}
     louo = (m.get("leave_one_user_out") or {}).get("pipelines", {}).get("int8")
     if louo:
-        return {"count_mape": louo.get("count_mape"), "event_f1": louo.get("event_f1_mean_over_folds"),
+        return {"count_mape": louo.get("count_mape"), "event_f1": louo.get("event_f1"),
                 "false_counts_per_hour": None}  # fmt: skip
     return None
 
