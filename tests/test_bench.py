@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from repcount import benchreport, benchsetup
+from repcount import bench, benchreport, benchsetup
 from repcount.cli import main
 from repcount.errors import UserError
 
@@ -143,17 +143,29 @@ def test_readme_without_markers_is_refused_with_how_to_fix() -> None:
 
 
 def test_card_command_is_moved_to_new_data_and_output() -> None:
+    """The bench retrains with the card's command, its data regenerated, without its folds."""
     card = {"name": "steps", "training": {"command": (
         "repcount train --task steps --data oxford build/model-data/steps-walking "
-        "/somewhere/steps-running --cv-users oxford-jamie oxford-dario --seed 1 --out models/steps")}}
+        "/somewhere/steps-running --test-users oxford-dario --cv-users oxford-jamie oxford-dario "
+        "--seed 1 --out models/steps")}}
     args = benchsetup.train_arguments(card)
     assert benchsetup.option_values(args, "--cv-users") == ["oxford-jamie", "oxford-dario"]
     moved = benchsetup.rewrite_command(
         args, lambda t: "OX" if t == "oxford" else f"new/{Path(t).name}", Path("tmp/out"),
-        drop=("--cv-users",), extra=["--test-data", "held"],
+        drop=("--cv-users",), extra=["--quick"],
     )  # fmt: skip
     assert moved == ["--task", "steps", "--data", "OX", "new/steps-walking", "new/steps-running",
-                     "--seed", "1", "--out", "tmp/out", "--test-data", "held"]  # fmt: skip
+                     "--test-users", "oxford-dario", "--seed", "1", "--out", "tmp/out",
+                     "--quick"]  # fmt: skip
+
+
+def test_models_trained_counts_a_fold_that_is_the_shipped_model_once() -> None:
+    base = "repcount train --task steps --data oxford --cv-users a b c --seed 1 --out models/steps"
+    shipped_fold = {"name": "s", "training": {"command": base + " --test-users c", "held_out_users": ["c"],
+                                              "seconds": 300.0}}  # fmt: skip
+    everybody = {"name": "s", "training": {"command": base, "held_out_users": [], "seconds": 400.0}}
+    assert bench._models_trained(shipped_fold) == 3 and bench._models_trained(everybody) == 4
+    assert bench._card_time(shipped_fold, 3)["card_seconds_per_model"] == 100.0
 
 
 def test_a_card_without_a_train_command_is_reported() -> None:

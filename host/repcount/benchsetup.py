@@ -92,26 +92,6 @@ def check_users(card: dict[str, Any], regenerated: dict[str, list[str]]) -> None
             )
 
 
-def split_oxford(user: str, root: Path) -> tuple[Path, Path]:
-    """The Oxford traces as recording files: the other users' (to train on), and `user`'s."""
-    from repcount.importers import load_oxford
-    from repcount.recordings import save
-
-    train, test = root / "oxford-train", root / f"{user}-heldout"
-    if (test / "done").is_file():
-        return train, test
-    kept = 0
-    for n, rec in enumerate(load_oxford()):
-        held = rec.meta.user == user
-        kept += held
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{rec.meta.user}-{rec.meta.extra.get('trace', n)}")
-        save(rec, (test if held else train) / f"{name}.rec")
-    if not kept:
-        raise UserError(f"no Oxford traces of {user}; the steps card's --cv-users name the Oxford users")
-    (test / "done").write_text("")
-    return train, test
-
-
 # ----------------------------------------------------------------------------- commands
 
 
