@@ -1,4 +1,5 @@
-"""The benchmark's verdicts, table and command rewriting, on a small results object (no bench run)."""
+"""The benchmark's verdicts, table and command rewriting, on a small results object (no bench
+run), and one accuracy stage on the emulator."""
 
 from __future__ import annotations
 
@@ -244,3 +245,19 @@ def test_model_directories_without_a_card_are_refused(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="not a model directory"):
         bench.model_dirs([tmp_path])
+
+
+def test_accuracy_stage_reports_imported_traces_by_placement(tmp_path: Path) -> None:
+    """The steps stage on the emulator: Oxford traces are named by trace in the HIL (not by
+    user), and the device's figures must still land under their placement, equal to the
+    int8 model's in the tflite_micro runtime."""
+    from repcount.importers import load_oxford
+
+    (model,) = [d for d in bench.model_dirs() if d.name == "steps"]
+    recs = [r for r in load_oxford() if r.meta.user == "oxford-dario"]
+    recs = [r for r in recs if r.meta.extra["placement"] == "BackPocket"][:1]
+    result = bench.accuracy(model, recs, tmp_path / "fw", lambda _msg: None)
+    assert result["bitexact_mismatches"] == 0, result["hil_failures"]
+    device, int8 = result["pipelines"]["device"], result["pipelines"]["int8"]
+    assert set(device["by_group"]) == {"BackPocket"}
+    assert device["count_mape"] == int8["count_mape"] and device["event_f1"] == int8["event_f1"]

@@ -119,7 +119,8 @@ def accuracy(model_dir: Path, recs: Sequence[Any], fw_dir: Path, progress: Progr
     with Emulator(project.directory) as emu, Link.open(emu.url) as link:
         result = hil.run_hil(link, target, recs, progress=progress)
     s = result.summary()
-    groups = {r.name: evaluation.group_of(r) for r in recs}
+    # the HIL names Oxford traces by trace, not by user (hil.recording_names): pair by name
+    groups = dict(zip(hil.recording_names(recs), map(evaluation.group_of, recs), strict=True))
     device = [evaluation.Result(r.name, r.user, groups[r.name], r.true_t, r.device_t, r.false_counts,
                                 r.distractor_s) for r in result.runs]  # fmt: skip
     task = target.pipes.task
