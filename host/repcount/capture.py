@@ -158,6 +158,7 @@ class Progress:
 
 
 def _event_kind(args: argparse.Namespace) -> str:
+    """What a space bar press marks: --event-kind, else the task's kind for this activity."""
     if args.event_kind:
         return args.event_kind
     for task in tasks.TASKS.values():
@@ -224,6 +225,7 @@ class Status:
 
 def _meta(args: argparse.Namespace, rate: float, full_scale: float, board: str,
           extra: dict[str, str]) -> Meta:
+    """The file's header: who, where and how, so training can split by user and mount."""
     return Meta(sample_rate_hz=rate, full_scale_g=full_scale, mount=args.mount, user=args.user,
                 board=board, device=args.port, units="g",
                 extra={"source": f"repcount capture {__version__}", **extra})
@@ -244,6 +246,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _finish(writer: Writer, labels: Labels, end_t: float, prog: Progress) -> None:
+    """Close open segments and the file; a capture that got no sample leaves no file."""
     if prog.samples == 0:  # a header alone is not a valid recording: leave nothing behind
         writer.close()
         writer.path.unlink()
@@ -261,6 +264,7 @@ def _finish(writer: Writer, labels: Labels, end_t: float, prog: Progress) -> Non
 
 
 def _capture_frames(args: argparse.Namespace) -> dict:
+    """Capture from repcount firmware (framed samples, the rate and range from its INFO)."""
     link = Link(open_port(args.port, args.baud))
     try:
         info = link.hello()
@@ -356,6 +360,7 @@ def parse_line(text: str) -> tuple[float, float, float] | None:
 
 
 def _capture_lines(args: argparse.Namespace) -> dict:
+    """Capture x,y,z text lines of any board: the rate is measured before writing starts."""
     port = open_port(args.port, args.baud, timeout=0.1)
     scale = ACCEL_UNITS[args.units]
     prog = Progress()
@@ -455,6 +460,7 @@ def _warn_rate(measured: float | None, err: float | None, declared: float, prog:
 
 
 def _rate_from(prog: Progress, port: str, window: float) -> float:
+    """The rate measured over the first lines; refused when it cannot be (too few lines)."""
     rate, err = prog.measured_rate()
     if rate is None or rate <= 0:
         raise UserError(

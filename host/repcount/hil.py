@@ -673,6 +673,7 @@ def _fmt(v: Any, pct: bool = False) -> str:
 
 
 def _cpu_note(s: dict[str, Any]) -> str:
+    """The emulator's own speed next to the wall-clock one: on a loaded machine they differ."""
     if s["emulator_cpu_speed_x"] is None:
         return ""
     return (f"; per CPU-second of the emulator {s['emulator_cpu_speed_x']}x (its speed on an idle core: "
@@ -785,6 +786,7 @@ def write_report(result: HilRun, recordings: Sequence[Any], out_dir: Path) -> Pa
 
 
 def print_summary(s: dict[str, Any]) -> None:
+    """The human-readable verdict of `repcount hil` (--json prints everything)."""
     print(f"HIL {s['model']} ({s['model_hash']}) on {s['device']['board']} at {s['device']['port']}")
     b, c = s["bitexact"], s["labels"]
     print(f"  a. bit-exact: {b['bitexact_mismatches']} of {b['outputs_compared']} outputs differ, "

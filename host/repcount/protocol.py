@@ -331,11 +331,13 @@ Message = Info | Mode | Samples | Credit | Output | CountEvent | Count | Stats |
 
 
 def _str8(s: str) -> bytes:
+    """A length-prefixed ASCII string of INFO, cut to what the device's fixed fields hold."""
     raw = s.encode("ascii", "replace")[:INFO_STR_MAX]
     return bytes([len(raw)]) + raw
 
 
 def encode_info(info: Info) -> bytes:
+    """INFO's payload, as the firmware sends it: the golden vectors and the tests' devices use it."""
     return (
         _INFO_FIXED.pack(
             info.protocol_version, info.sample_rate_mhz, info.full_scale_g, info.window, info.hop,
@@ -347,6 +349,7 @@ def encode_info(info: Info) -> bytes:
 
 
 def encode_samples(first: int, xyz: np.ndarray) -> bytes:
+    """SAMPLES: the index of the first sample (the device detects gaps by it), then int16 x y z."""
     xyz = np.asarray(xyz)
     if xyz.ndim != 2 or xyz.shape[1] != 3 or not 1 <= len(xyz) <= MAX_SAMPLES_PER_FRAME:
         raise ValueError(f"SAMPLES holds 1..{MAX_SAMPLES_PER_FRAME} samples of 3 axes, got {xyz.shape}")
@@ -354,17 +357,20 @@ def encode_samples(first: int, xyz: np.ndarray) -> bytes:
 
 
 def encode_stats(s: LinkStats) -> bytes:
+    """STATS: the six receive counters, in the order of the firmware's rc_link_stats_t."""
     return struct.pack(
         "<6I", s.frames_ok, s.crc_errors, s.cobs_errors, s.overlong, s.lost, s.duplicates
     )
 
 
 def encode_error(code: int, arg0: int, arg1: int, text: str) -> bytes:
+    """ERROR: code, two arguments (e.g. expected and received sample index) and a short text."""
     raw = text.encode("ascii", "replace")[: MAX_PAYLOAD - 10]
     return struct.pack("<HII", code, arg0 & 0xFFFFFFFF, arg1 & 0xFFFFFFFF) + raw
 
 
 def encode_output(inference: int, values: tuple[int, ...] | list[int]) -> bytes:
+    """OUTPUT: the inference number, then its raw int8 outputs (compared bit for bit)."""
     return struct.pack("<I", inference) + np.asarray(values, dtype=np.int8).tobytes()
 
 

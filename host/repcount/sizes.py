@@ -44,8 +44,9 @@ class NoCostCounter(UserError):
 def elf_sizes(elf: Path) -> dict[str, int]:
     """flash_bytes = text + data, ram_bytes = data + bss (Berkeley format of arm-none-eabi-size),
     with the stack's and the serial buffers' share of the RAM."""
-    if shutil.which(SIZE_TOOL) is None:
-        raise UserError(f"`{SIZE_TOOL}` is not installed; install it with `make toolchain`")
+    for tool in (SIZE_TOOL, NM_TOOL):
+        if shutil.which(tool) is None:
+            raise UserError(f"`{tool}` is not installed; install it with `make toolchain`")
     out = subprocess.run([SIZE_TOOL, "-B", "-d", str(elf)], capture_output=True, text=True)
     if out.returncode != 0:
         raise UserError(f"{SIZE_TOOL} {elf} failed: {out.stderr.strip()}")
@@ -60,6 +61,7 @@ def elf_sizes(elf: Path) -> dict[str, int]:
 
 
 def _symbol_sizes(elf: Path) -> dict[str, int]:
+    """Bytes per static (bss or data) symbol: the serial buffers are found by name."""
     out = subprocess.run([NM_TOOL, "-S", str(elf)], capture_output=True, text=True, check=True).stdout
     sizes: dict[str, int] = {}
     for line in out.splitlines():
@@ -70,6 +72,7 @@ def _symbol_sizes(elf: Path) -> dict[str, int]:
 
 
 def _section_size(elf: Path, name: str) -> int:
+    """One section's size (the stack is a section of the linker script)."""
     out = subprocess.run([SIZE_TOOL, "-A", "-d", str(elf)], capture_output=True, text=True, check=True).stdout
     for line in out.splitlines():
         parts = line.split()
