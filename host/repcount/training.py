@@ -22,7 +22,7 @@ Examples:
   repcount simulate --activity jump-rope --mount wrist --users 12 --minutes 4 --seed 1 --out data/jr
   repcount train --task jump-rope --data data/jr --holdout-users 3 --out models/my-jr --seed 1
   repcount train --task jump-rope --data data/jr --out models/quick --quick --json
-  repcount train --task steps --data oxford data/walk --test-users oxford-dario \
+  repcount train --task steps --data oxford data/walk --test-users oxford-dario \\
       --cv-users oxford-jamie oxford-carmelo oxford-dario --out models/steps
 """
 
