@@ -32,7 +32,7 @@ done
 # with the phone in a pocket. The shipped model never sees Oxford user dario: his 12 traces
 # are its held-out user (the HIL suite replays them). jamie stays in training: his 24 traces
 # are half the data and the only swinging-arm ones; of the other two, dario's fold was the
-# harder (5.9 % against 1.1 % count MAPE), so the held-out figure is not the kind one.
+# harder (5.8 % against 1.1 % int8 count MAPE), so the held-out figure is not the kind one.
 # Leave-one-user-out over all three people is the card's estimate for a new person; the
 # fold without dario is the shipped model itself (same data, same seed: trained once).
 # (Adding simulated wrist walking, meant to stand in for the swinging-arm placement, made
