@@ -14,7 +14,7 @@ float agreement of the int8 outputs with the float model's.
 
 Examples:
   repcount evaluate --model models/jumprope-wrist --data data/sim-test
-  repcount evaluate --model models/steps --data oxford --baseline peaks --json
+  repcount evaluate --model models/steps --data oxford --users oxford-dario --baseline peaks --json
   repcount evaluate --model models/jumprope-handle --data data/test --plot plots/
 """
 
