@@ -61,6 +61,7 @@ RETRAIN_SAFETY = 1.1  # a retraining may take this much longer than the card rec
 PIPELINES = ("float", "int8", "baseline")
 QUICK_RECORDINGS = 2  # per held-out data directory in a --quick run
 QUICK_SKIPS = "bench --quick trains nothing and runs no demo"
+WORK_NAME = "BENCH_WORK"  # stands for the bench's work directory in the commands it records
 # The targets (repcount.benchreport) each stage of a model's measurement provides.
 SIZE_KEYS = ("tflite_bytes", "tflm_arena_bytes", "native_arena_bytes", "macs_per_second", "flash_bytes",
              "ram_bytes_besides_serial", "instructions_per_second")  # fmt: skip
@@ -238,7 +239,8 @@ class Bench:
             "limit_s": FULL_TRAINING_LIMIT_S if full else QUICK_TRAINING_LIMIT_S,
             "configuration": "card command" if full else "quick",
             "how": how,
-            "command": "repcount train " + shlex.join(args),
+            # the work directory is a temporary one: the results name it, not this machine's path
+            "command": "repcount train " + shlex.join(args).replace(str(self.work), WORK_NAME),
             **_card_time(card, _models_trained(card)),
             "same_model_hash": new["model_hash"] == card["model_hash"] if full else None,
         }}  # fmt: skip
