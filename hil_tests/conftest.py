@@ -160,18 +160,10 @@ def held_out_data(card: dict[str, Any], out: Path) -> list[Any]:
                                             HELD_OUT_SEED, out, first_user=first)  # fmt: skip
         return load_all(paths)
     if card["task"] == "steps":
-        from repcount.importers import load_oxford
-
-        # the people the model never saw: its --test-users (never a --cv-users fold's user,
-        # whom the model written was trained on)
-        users = sorted(set(training.get("held_out_users", [])) - set(training.get("train_users", [])))
-        if not users:
-            pytest.skip(f"{card['name']}: its card names no held-out user (train it with --test-users)")
-        try:
-            traces = [r for r in load_oxford() if r.meta.user in users]
+        try:  # all of them: the recordings the card's held-out figures come from
+            return hil.unseen_oxford_traces(card)
         except UserError as exc:
-            pytest.skip(f"the Oxford step-counter data is not here: {exc}")
-        return traces  # all of them: the recordings the card's held-out figures come from
+            pytest.skip(str(exc))
     pytest.skip(f"{card['name']}: task {card['task']} does not count events")
     return []
 

@@ -201,15 +201,10 @@ class Bench:
 
     def steps(self, model_dir: Path, card: dict[str, Any]) -> dict[str, Any]:
         """The shipped steps model on the Oxford traces of the user it never saw (--test-users)."""
-        from repcount.importers import load_oxford
+        from repcount import hil
 
-        training = card.get("training") or {}
-        users = sorted(set(training.get("held_out_users", [])) - set(training.get("train_users", [])))
-        if not users:
-            raise UserError(f"{card['name']}: the card names no held-out user (train it with --test-users)")
-        recs = [r for r in load_oxford() if r.meta.user in users][: QUICK_RECORDINGS if self.quick else None]
-        if not recs:
-            raise UserError(f"{card['name']}: no Oxford traces of its held-out users {', '.join(users)}")
+        recs = hil.unseen_oxford_traces(card)[: QUICK_RECORDINGS if self.quick else None]
+        users = sorted({r.meta.user for r in recs})
         result = accuracy(model_dir, recs, self.work / "fw" / f"{card['name']}-hil", self.progress)
         minutes = sum(r.duration for r in recs) / 60
         result["heldout"] = {

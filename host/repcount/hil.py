@@ -502,6 +502,22 @@ def float_failure(b: dict[str, Any] | None) -> str | None:
     return "device outputs disagree with the float model: " + "; ".join(problems) if problems else None
 
 
+def unseen_oxford_traces(card: dict[str, Any]) -> list[Any]:
+    """The Oxford traces of the people a steps model never saw: its card's held-out users
+    (--test-users) who are not among its training users (a --cv-users fold's user is).
+    The HIL suite and the benchmark replay them; UserError when there are none."""
+    from repcount.importers import load_oxford
+
+    training = card.get("training") or {}
+    users = sorted(set(training.get("held_out_users", [])) - set(training.get("train_users", [])))
+    if not users:
+        raise UserError(f"{card['name']}: its card names no held-out user (train it with --test-users)")
+    traces = [r for r in load_oxford() if r.meta.user in users]
+    if not traces:
+        raise UserError(f"{card['name']}: no Oxford traces of its held-out users {', '.join(users)}")
+    return traces
+
+
 def card_figures(card: dict[str, Any]) -> dict[str, float | None] | None:
     """The int8 pipeline's held-out figures from the card (held-out users, else leave-one-out)."""
     m = card.get("metrics") or {}
