@@ -37,7 +37,7 @@ from typing import Any
 
 import pytest
 from hil_devices import Device, render_firmware, worker_index
-from repcount import hil
+from repcount.device import hil
 from repcount.errors import UserError
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tfmot and the float models need Keras 2
@@ -47,7 +47,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # may count on the held-out subset before the suite fails it. Steps: the subset is the card's
 # held-out user, so a correct device counts exactly as the card says. Jump rope: six minutes
 # of users no model saw, whose figures scatter a little around the card's (why these sizes:
-# repcount.hil.Margins, whose defaults `repcount hil` uses too; every report states them).
+# repcount.device.hil.Margins, whose defaults `repcount hil` uses too; every report states them).
 MARGINS = hil.Margins(count_mape=0.03, event_f1=0.03, false_counts_per_hour=60.0)
 HELD_OUT_SEED = 7  # the session of the simulated held-out users (their style comes from the index)
 HELD_OUT_JUMP_USERS = 2
@@ -114,7 +114,8 @@ def model_key(model_dir: Path) -> str:
 
 def train_quick_model(factory: pytest.TempPathFactory) -> Path:
     """A quick jump-rope model (simulated users 1-5, two held out), trained once per run."""
-    from repcount import simulation, training
+    from repcount.data import simulation
+    from repcount.learn import training
 
     with made_once(factory, "hil-quick-model") as root:
         out = root / "jumprope-quick"
@@ -148,8 +149,8 @@ def user_index(user: str) -> int | None:
 
 def held_out_data(card: dict[str, Any], out: Path) -> list[Any]:
     """The held-out subset of a model: recordings of people it was never trained on."""
-    from repcount import simulation
-    from repcount.recordings import load_all
+    from repcount.data import simulation
+    from repcount.data.recordings import load_all
 
     training = card.get("training") or {}
     known = [*training.get("train_users", []), *training.get("held_out_users", [])]
@@ -172,7 +173,7 @@ def held_out_data(card: dict[str, Any], out: Path) -> list[Any]:
 def hil_data(hil_model: Path, hil_target: hil.Target, request: pytest.FixtureRequest,
              tmp_path_factory: pytest.TempPathFactory) -> list[Any]:  # fmt: skip
     """The recordings replayed for this model: --data, or its held-out subset."""
-    from repcount.evaluation import load_data
+    from repcount.learn.evaluation import load_data
 
     sources = request.config.getoption("--data")
     if sources:
@@ -190,7 +191,7 @@ def hil_device(hil_model: Path, request: pytest.FixtureRequest,
     if ports:
         yield Device(ports[worker_index() % len(ports)])
         return
-    from repcount.emulator import Emulator
+    from repcount.device.emulator import Emulator
 
     given = request.config.getoption("--firmware")
     if given:
@@ -222,7 +223,7 @@ def hil_run(hil_model: Path, hil_target: hil.Target, hil_device: Device, hil_dat
 
 def make_run(target: hil.Target, device: Device, data: list[Any], config: pytest.Config) -> Any:
     """The run's device answers (what HilRun is rebuilt from), or the HilError that stopped it."""
-    from repcount.seriallink import Link
+    from repcount.device.link import Link
 
     try:
         with Link.open(device.url) as link:

@@ -27,8 +27,8 @@ class Device:
 
 def render_firmware(model_dir: Path, out: Path) -> Path:
     """Render the model's qemu-mps2-an386 project (native engine) into `out` and build it."""
-    from repcount import firmware
-    from repcount.emulator import build
+    from repcount.device.emulator import build
+    from repcount.firmware import render as firmware
 
     card_mount = firmware.load_model(model_dir).card.get("mount")
     mount = card_mount if card_mount in ("wrist", "handle") else "wrist"

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 from faultproxy import FaultProxy, Faults
-from repcount import hil
-from repcount.emulator import Emulator
-from repcount.seriallink import Link
+from repcount.device import hil
+from repcount.device.emulator import Emulator
+from repcount.device.link import Link
 
 pytestmark = [pytest.mark.device, pytest.mark.one_model]
 

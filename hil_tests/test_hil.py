@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from repcount import hil
+from repcount.device import hil
 
 pytestmark = pytest.mark.device
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from repcount import hil
+from repcount.data.recordings import Meta, Recording, save
+from repcount.device import hil
 from repcount.errors import UserError
-from repcount.recordings import Meta, Recording, save
 
 ARCHITECTURE_NAMES = (
     "bitexact_mismatches", "float_mae", "float_rmse", "float_max_abs", "float_l2r", "float_cosine",

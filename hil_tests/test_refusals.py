@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 from hil_devices import render_firmware
-from repcount import hil, tflite_model
-from repcount.emulator import Emulator, build
-from repcount.seriallink import Link
+from repcount.device import hil
+from repcount.device.emulator import Emulator, build
+from repcount.device.link import Link
+from repcount.learn import tflite_model
 
 pytestmark = [pytest.mark.device, pytest.mark.one_model]
 

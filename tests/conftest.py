@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from repcount.recordings import Event, Meta, Recording, Segment
+from repcount.data.recordings import Event, Meta, Recording, Segment
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

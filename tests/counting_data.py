@@ -1,6 +1,6 @@
 """Small synthetic counting recordings for the training, evaluation and counting tests.
 
-Not a simulator (that is repcount.simulation): just periodic landing-like impacts on
+Not a simulator (that is repcount.data.simulation): just periodic landing-like impacts on
 gravity after a stretch of slow arm swings, so a tiny model learns to count in seconds
 and the tests know exactly where every event is.
 """
@@ -8,7 +8,7 @@ and the tests know exactly where every event is.
 from __future__ import annotations
 
 import numpy as np
-from repcount.recordings import Event, Meta, Recording, Segment
+from repcount.data.recordings import Event, Meta, Recording, Segment
 
 RATE = 50.0
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from repcount import quant, tflite_model, tflm
+from repcount.learn import quant, tflite_model, tflm
 
 WINDOW, HOP, OUT_STRIDE = 32, 8, 4
 FULL_SCALE_G = 8

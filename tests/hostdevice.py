@@ -1,7 +1,7 @@
 """Build and run the host-linux device (the firmware's portable core as a Linux program).
 
 Two builds:
-- `build_firmware`: the real thing, `repcount.firmware.render(model, "host-linux",
+- `build_firmware`: the real thing, `repcount.firmware.render.render(model, "host-linux",
   engine="native")` and the generated Makefile, for the capture tests;
 - `build_device`: the core templates rendered here with a tiny model geometry and the stub
   engine of tests/c/stub_engine.c, whose outputs a test can predict exactly (replay
@@ -20,8 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from repcount import __version__, quant
-from repcount.templates import render_to
+from repcount import __version__
+from repcount.firmware.templates import render_to
+from repcount.learn import quant
 
 C_DIR = Path(__file__).parent / "c"
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
@@ -78,7 +79,7 @@ def build_firmware(out: Path) -> Path:
     The model is a shipped one when models/ has any, else a small one converted with
     TensorFlow by tests/firmware_models.py.
     """
-    from repcount import firmware
+    from repcount.firmware import render as firmware
 
     shipped = sorted(p.parent for p in (Path(__file__).parents[1] / "models").glob("*/card.json"))
     if shipped:

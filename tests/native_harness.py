@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from repcount import native
-from repcount.templates import render_to
-from repcount.tflite_model import TfliteModel
+from repcount.firmware.native import generate as native
+from repcount.firmware.templates import render_to
+from repcount.learn.tflite_model import TfliteModel
 
 CFLAGS = ["-std=c99", "-O1", "-g0", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from repcount import bench, benchreport, benchsetup
+from repcount.bench import report as benchreport
+from repcount.bench import run as bench
+from repcount.bench import stages as benchsetup
 from repcount.cli import main
 from repcount.errors import UserError
 
@@ -223,7 +225,7 @@ def test_render_of_a_file_that_is_not_results(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_a_stage_that_fails_leaves_its_figures_not_measured_with_the_reason() -> None:
-    from repcount import bench
+    from repcount.bench import run as bench
 
     def no_emulator() -> dict[str, Any]:
         raise UserError("qemu-system-arm is not installed")
@@ -241,7 +243,7 @@ def test_a_stage_that_fails_leaves_its_figures_not_measured_with_the_reason() ->
 
 
 def test_model_directories_without_a_card_are_refused(tmp_path: Path) -> None:
-    from repcount import bench
+    from repcount.bench import run as bench
 
     with pytest.raises(UserError, match="not a model directory"):
         bench.model_dirs([tmp_path])
@@ -251,7 +253,7 @@ def test_accuracy_stage_reports_imported_traces_by_placement(tmp_path: Path) -> 
     """The steps stage on the emulator: Oxford traces are named by trace in the HIL (not by
     user), and the device's figures must still land under their placement, equal to the
     int8 model's in the tflite_micro runtime."""
-    from repcount.importers import load_oxford
+    from repcount.data.importers import load_oxford
 
     (model,) = [d for d in bench.model_dirs() if d.name == "steps"]
     recs = [r for r in load_oxford() if r.meta.user == "oxford-dario"]

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hostdevice import build_firmware, running_device
-from repcount import protocol as P
-from repcount.recordings import Meta, Writer, load
+from repcount.data.recordings import Meta, Writer, load
+from repcount.device import protocol as P
 
 # Runs the capture subcommand exactly as the CLI does (argparse from the module, UserError
 # printed without a traceback), without importing every other subcommand's module.
@@ -351,7 +351,7 @@ def test_keys_mark_segments_and_events(device_exe: Path, source: Path, tmp_path:
 
 
 def test_ports_guess_the_board_from_usb_ids(monkeypatch: pytest.MonkeyPatch) -> None:
-    from repcount import seriallink
+    from repcount.device import link as seriallink
     from serial.tools.list_ports_common import ListPortInfo
 
     nano = ListPortInfo("/dev/ttyACM0")
@@ -371,7 +371,7 @@ def test_rate_is_measured_from_arrivals_and_a_mismatch_is_reported(
     true_rate: float, warns: bool, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """20 s of samples arriving in batches of 10 (as frames do) with jitter."""
-    from repcount.capture import Progress, _warn_rate
+    from repcount.device.capture import Progress, _warn_rate
 
     rng = np.random.default_rng(0)
     prog = Progress()

@@ -3,8 +3,8 @@
 The C is rendered from the real templates, compiled warning-free as C99 with the host
 compiler (under AddressSanitizer and UBSan) and with arm-none-eabi-gcc for the
 Cortex-M4F, then driven by tests/c/core_test_main.c with a stand-in engine. Every
-behaviour is compared with the Python reference it must equal: `repcount.quant`
-(input quantisation), `repcount.counting` (the counter, through the shared vectors in
+behaviour is compared with the Python reference it must equal: `repcount.learn.quant`
+(input quantisation), `repcount.learn.counting` (the counter, through the shared vectors in
 tests/vectors/counting.json) and the resampling / remap rules written out below.
 """
 
@@ -18,9 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from repcount import boards, firmware, quant
-from repcount.counting import CountingParams, count_events, stream
-from repcount.templates import render_to
+from repcount.firmware import boards
+from repcount.firmware import render as firmware
+from repcount.firmware.templates import render_to
+from repcount.learn import quant
+from repcount.learn.counting import CountingParams, count_events, stream
 
 HERE = Path(__file__).parent
 C_DIR = HERE / "c"

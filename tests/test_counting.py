@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from repcount import counting, training
+from repcount.learn import counting, training
 
 P = counting.CountingParams(threshold=0, refractory=2, take_start=2, take_count=3, out_stride=4)
 

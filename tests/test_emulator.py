@@ -1,4 +1,4 @@
-"""The emulated board qemu-mps2-an386 and `repcount.emulator`: boot, UART, exit codes,
+"""The emulated board qemu-mps2-an386 and `repcount.device.emulator`: boot, UART, exit codes,
 instruction counter, memory limits, and that no QEMU ever outlives its owner."""
 
 from __future__ import annotations
@@ -13,11 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import serial
-from repcount import boards, emulator, firmware, native, protocol, quant, sizes, tflm
-from repcount.emulator import Emulator
+from repcount.device import emulator, protocol
+from repcount.device.emulator import Emulator
+from repcount.device.link import Link
 from repcount.errors import UserError
-from repcount.seriallink import Link
-from repcount.templates import render_to
+from repcount.firmware import boards, sizes
+from repcount.firmware import render as firmware
+from repcount.firmware.native import generate as native
+from repcount.firmware.templates import render_to
+from repcount.learn import quant, tflm
 
 pytestmark = pytest.mark.skipif(
     shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
@@ -116,7 +120,7 @@ def test_stop_leaves_no_qemu_behind(smoke_elf: Path) -> None:
 def test_a_killed_owner_takes_its_qemu_with_it(smoke_elf: Path) -> None:
     code = (
         "import sys, time\n"
-        "from repcount.emulator import Emulator\n"
+        "from repcount.device.emulator import Emulator\n"
         "emu = Emulator(sys.argv[1], probe=None)\n"
         "emu.start()\n"
         "print(emu.pid, flush=True)\n"

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from counting_data import impacts_recording
-from repcount import baseline, counting, evaluation, tasks
+from repcount.data.recordings import Event, Meta, Recording, Segment
 from repcount.errors import UserError
-from repcount.recordings import Event, Meta, Recording, Segment
+from repcount.learn import baseline, counting, evaluation, tasks
 
 JR = tasks.get("jump-rope")
 
@@ -80,7 +80,7 @@ def test_missing_data_is_a_user_error() -> None:
 
 
 def test_leave_one_user_out_pools_every_fold() -> None:
-    from repcount import training
+    from repcount.learn import training
 
     def fold(true_n: int, pred_n: int, placement: str) -> dict:
         res = evaluation.result_for(

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import firmware_models
 import pytest
-from repcount import boards, firmware, tflite_model
 from repcount.errors import UserError
+from repcount.firmware import boards
+from repcount.firmware import render as firmware
+from repcount.learn import tflite_model
 
 HERE = Path(__file__).parent
 REPO = HERE.parent
@@ -244,7 +246,7 @@ def test_boards_are_data_with_usb_ids_for_guessing():
 
 
 def test_malformed_board_profile_is_reported_by_field():
-    from repcount.boards import _parse
+    from repcount.firmware.boards import _parse
 
     profile = {"id": "x", "name": "x", "mcu": "x", "core": "x", "flash_bytes": 1, "ram_bytes": 1,
                "build": "make", "engines": ["native"], "usb_ids": [],

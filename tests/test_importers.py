@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from repcount import importers
+from repcount.data import importers
+from repcount.data.recordings import load
 from repcount.errors import UserError
-from repcount.recordings import load
 
 
 def run_import(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict:

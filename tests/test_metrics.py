@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from repcount import metrics
+from repcount.learn import metrics
 
 
 def test_greedy_matching_prefers_the_closest_pair_not_the_earliest() -> None:

@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from native_harness import compiler, render_model
-from repcount import native, native_ops, tflm
 from repcount.errors import UserError
-from repcount.tflite_model import read
+from repcount.firmware.native import generate as native
+from repcount.firmware.native import ops as native_ops
+from repcount.learn import tflm
+from repcount.learn.tflite_model import read
 from tflite_builder import INT8, ModelBuilder, random_model
 
 ARM_GCC = shutil.which("arm-none-eabi-gcc")

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from firmware_models import int8_tflite
 from native_harness import ARM_CC, QEMU, run_all, run_m4
-from repcount import tflm
-from repcount.tflite_model import TfliteModel, read
+from repcount.learn import tflm
+from repcount.learn.tflite_model import TfliteModel, read
 from tflite_builder import random_model
 
 BATCH = 250  # models per compiled driver program

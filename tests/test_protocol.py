@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from repcount import protocol as P
+from repcount.device import protocol as P
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "protocol.json").read_text())
 

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import serial
 from hostdevice import ARM, C_DIR, STRICT, context, render_core, running_device
-from repcount import counting, quant
-from repcount import protocol as P
-from repcount.recordings import Meta, Writer
-from repcount.seriallink import Link, LinkError
+from repcount.data.recordings import Meta, Writer
+from repcount.device import protocol as P
+from repcount.device.link import Link, LinkError
+from repcount.learn import counting, quant
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "protocol.json").read_text())
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g", "-O1"]
@@ -319,7 +319,7 @@ def test_link_notices_a_device_reset() -> None:
 
 
 def test_run_mode_counts_from_the_imu_like_the_reference(device_exe: Path, tmp_path: Path) -> None:
-    """Run mode: the IMU file through the pipeline; EVENTs as repcount.counting decides them."""
+    """Run mode: the IMU file through the pipeline; EVENTs as repcount.learn.counting decides them."""
     n = 1000
     raw = np.zeros((n, 3), dtype=np.int16)
     for start in range(30, n - 60, 23):

@@ -7,9 +7,9 @@ import re
 
 import numpy as np
 import pytest
-from repcount import recordings
+from repcount.data import recordings
+from repcount.data.recordings import Event, Meta, Recording, RecordingError, Segment, Writer, load, save
 from repcount.errors import UserError
-from repcount.recordings import Event, Meta, Recording, RecordingError, Segment, Writer, load, save
 
 
 def error_of(path) -> str:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from repcount import motions, simulation
+from repcount.data import motions, simulation
+from repcount.data.recordings import load
 from repcount.errors import UserError
-from repcount.recordings import load
 
 DONE_WHEN = ["--activity", "jump-rope", "--mount", "wrist", "--users", "3", "--minutes", "2", "--seed", "1"]
 

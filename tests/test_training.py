@@ -19,9 +19,17 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from counting_data import impacts_recording  # noqa: E402
-from repcount import evaluation, export, model, quant, tflite_model, tflm, training  # noqa: E402
+from repcount.data.recordings import Meta, Recording, Segment, save  # noqa: E402
 from repcount.errors import UserError  # noqa: E402
-from repcount.recordings import Meta, Recording, Segment, save  # noqa: E402
+from repcount.learn import (
+    evaluation,
+    export,
+    model,
+    quant,
+    tflite_model,
+    tflm,
+    training,  # noqa: E402
+)
 
 
 def parse(module, argv: list[str]) -> argparse.Namespace:  # noqa: ANN001
@@ -260,7 +268,7 @@ def _activity_recording(user: str, seed: int) -> Recording:
 
 
 def test_activity_classifier_int8_report(tmp_path: Path) -> None:
-    from repcount import activity
+    from repcount.learn import activity
 
     recs = [_activity_recording(f"a{i}", i) for i in range(3)]
     t = activity.fit(recs[:2], 8.0, epochs=15, qat_epochs=3, seed=1, progress=lambda _: None)
@@ -276,7 +284,7 @@ def test_activity_classifier_int8_report(tmp_path: Path) -> None:
 
 
 def test_classification_report_counts() -> None:
-    from repcount import activity
+    from repcount.learn import activity
 
     r = activity.classification_report(np.array([0, 0, 1, 1, 1]), np.array([0, 1, 1, 1, 0]), ["a", "b"])
     assert r["confusion"] == [[1, 1], [1, 2]]

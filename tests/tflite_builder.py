@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import flatbuffers
 import numpy as np
-from repcount.tflite_model import schema
+from repcount.learn.tflite_model import schema
 
 INT8, INT32 = 9, 2
 ACTIVATIONS = (0, 1, 2, 3)  # NONE, RELU, RELU_N1_TO_1, RELU6

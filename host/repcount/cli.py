@@ -17,17 +17,19 @@ from repcount.errors import UserError
 
 # name -> (module, one-line summary). The order is the order of the workflow.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "simulate": ("repcount.simulation", "generate labelled IMU recordings (jump rope, steps, distractors)"),
-    "import": ("repcount.importers", "convert Oxford step-counter, WISDM or generic CSV data to recordings"),
-    "show": ("repcount.recordings", "check a recording and print (or plot) what it holds"),
-    "ports": ("repcount.seriallink", "list serial ports with USB ids and a guess of the board"),
-    "capture": ("repcount.capture", "record labelled IMU data from a board over serial"),
-    "train": ("repcount.training", "train a quantization-aware CNN and export an int8 model"),
-    "evaluate": ("repcount.evaluation", "measure counting accuracy of float, int8 and baseline"),
-    "firmware": ("repcount.firmware", "render a firmware project for a board from a model"),
-    "emulate": ("repcount.emulator", "run a firmware on the emulated Cortex-M4F board"),
-    "hil": ("repcount.hil", "hardware-in-the-loop: replay recordings to a device, compare"),
-    "bench": ("repcount.bench", "measure where repcount stands: accuracy, size, cost, speed"),
+    "simulate": ("repcount.data.simulation",
+                 "generate labelled IMU recordings (jump rope, steps, distractors)"),
+    "import": ("repcount.data.importers",
+               "convert Oxford step-counter, WISDM or generic CSV data to recordings"),
+    "show": ("repcount.data.recordings", "check a recording and print (or plot) what it holds"),
+    "ports": ("repcount.device.link", "list serial ports with USB ids and a guess of the board"),
+    "capture": ("repcount.device.capture", "record labelled IMU data from a board over serial"),
+    "train": ("repcount.learn.training", "train a quantization-aware CNN and export an int8 model"),
+    "evaluate": ("repcount.learn.evaluation", "measure counting accuracy of float, int8 and baseline"),
+    "firmware": ("repcount.firmware.render", "render a firmware project for a board from a model"),
+    "emulate": ("repcount.device.emulator", "run a firmware on the emulated Cortex-M4F board"),
+    "hil": ("repcount.device.hil", "hardware-in-the-loop: replay recordings to a device, compare"),
+    "bench": ("repcount.bench.run", "measure where repcount stands: accuracy, size, cost, speed"),
 }
 
 

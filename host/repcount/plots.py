@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repcount.recordings import Recording
+from repcount.data.recordings import Recording
 
 # Stable colours per activity so plots of different recordings compare at a glance.
 ACTIVITY_COLOURS = {

@@ -47,9 +47,9 @@ from typing import Any
 
 import numpy as np
 
-from repcount import counting, metrics
-from repcount import protocol as P
+from repcount.device import protocol as P
 from repcount.errors import UserError
+from repcount.learn import counting, metrics
 
 Progress = Callable[[str], None]
 CpuClock = Callable[[], float]
@@ -302,11 +302,11 @@ def process_cpu_clock(pid: int) -> CpuClock | None:
 
 @dataclass
 class Target:
-    """The model HIL compares with: card, int8 model, host pipelines (repcount.evaluation)."""
+    """The model HIL compares with: card, int8 model, host pipelines (repcount.learn.evaluation)."""
 
     directory: Path
     card: dict[str, Any]
-    pipes: Any  # repcount.evaluation.Pipelines
+    pipes: Any  # repcount.learn.evaluation.Pipelines
     has_float: bool
 
     @property
@@ -315,14 +315,14 @@ class Target:
 
     @property
     def identity(self) -> dict[str, Any]:
-        from repcount.tflite_model import model_hash
+        from repcount.learn.tflite_model import model_hash
 
         return model_identity(self.card, model_hash(self.pipes.model_bytes))
 
 
 def load_target(model_dir: Path, with_float: bool = True) -> Target:
     """The model directory's card and pipelines; the float model if it is there and wanted."""
-    from repcount import evaluation
+    from repcount.learn import evaluation
 
     has_float = with_float and (Path(model_dir) / "float.keras").is_file()
     pipes = evaluation.load_model(Path(model_dir), has_float)
@@ -357,9 +357,9 @@ def run_recording(
     session: Session, target: Target, rec: Any, attempts: int = DEFAULT_ATTEMPTS, name: str | None = None
 ) -> RecordingRun:
     """Replay one recording to the device and compute the host references for it."""
-    from repcount import quant
-    from repcount.evaluation import event_times, float_to_int8_scores, result_for
-    from repcount.model import sample_time
+    from repcount.learn import quant
+    from repcount.learn.evaluation import event_times, float_to_int8_scores, result_for
+    from repcount.learn.model import sample_time
 
     check_recording(rec, target.card)
     name = name or rec.name
@@ -464,7 +464,7 @@ def compare_float(runs: Sequence[RecordingRun], card: dict[str, Any]) -> dict[st
     """(b) Dequantised device outputs vs the float model, and int8 vs float counts."""
     if not runs or any(r.float_outputs is None for r in runs):
         return None
-    from repcount.model import dequantize
+    from repcount.learn.model import dequantize
 
     scale, zp = float(card["output"]["scale"]), int(card["output"]["zero_point"])
     ref = np.concatenate([np.asarray(r.float_outputs).ravel() for r in runs])
@@ -506,7 +506,7 @@ def unseen_oxford_traces(card: dict[str, Any]) -> list[Any]:
     """The Oxford traces of the people a steps model never saw: its card's held-out users
     (--test-users) who are not among its training users (a --cv-users fold's user is).
     The HIL suite and the benchmark replay them; UserError when there are none."""
-    from repcount.importers import load_oxford
+    from repcount.data.importers import load_oxford
 
     training = card.get("training") or {}
     users = sorted(set(training.get("held_out_users", [])) - set(training.get("train_users", [])))
@@ -533,7 +533,7 @@ def card_figures(card: dict[str, Any]) -> dict[str, float | None] | None:
 
 def compare_labels(runs: Sequence[RecordingRun], target: Target) -> dict[str, Any]:
     """(c) Device counts vs the labels, with ARCHITECTURE.md's metrics."""
-    from repcount.evaluation import Result, summarize
+    from repcount.learn.evaluation import Result, summarize
 
     results = [
         Result(r.name, r.user, "", r.true_t, r.device_t, r.false_counts, r.distractor_s) for r in runs
@@ -703,7 +703,7 @@ def plot_outputs(r: RecordingRun, card: dict[str, Any], out_png: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from repcount.model import dequantize
+    from repcount.learn.model import dequantize
 
     c = card["counting"]
     lo, hi = int(c["take_start"]), int(c["take_start"]) + int(c["take_count"])
@@ -852,9 +852,9 @@ def select(recordings: Sequence[Any], users: Sequence[str] | None) -> list[Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from repcount.benchsetup import TRAIN_ENV
-    from repcount.evaluation import load_data
-    from repcount.seriallink import Link
+    from repcount.bench.stages import TRAIN_ENV
+    from repcount.device.link import Link
+    from repcount.learn.evaluation import load_data
 
     if args.attempts < 1:
         raise UserError(f"--attempts must be at least 1, got {args.attempts}")
@@ -867,7 +867,7 @@ def run(args: argparse.Namespace) -> int:
     target = load_target(args.model, with_float=not args.no_float)
     recs = select(load_data(args.data), args.users)
     if args.firmware is not None:
-        from repcount.emulator import Emulator
+        from repcount.device.emulator import Emulator
 
         with Emulator(args.firmware) as emu, Link.open(emu.url) as link:
             cpu = process_cpu_clock(emu.pid) if emu.pid else None

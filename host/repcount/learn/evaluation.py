@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from repcount import counting, metrics, tasks
+from repcount.data.recordings import Recording, load_all
 from repcount.errors import UserError
-from repcount.model import Geometry, InputQuant, dequantize, int8_input, sample_time, windows
-from repcount.recordings import Recording, load_all
+from repcount.learn import counting, metrics, tasks
+from repcount.learn.model import Geometry, InputQuant, dequantize, int8_input, sample_time, windows
 
 PIPELINES = ("float", "int8", "baseline")
 
@@ -61,7 +61,7 @@ def load_data(sources: Sequence[str]) -> list[Recording]:
     recs: list[Recording] = []
     paths = [s for s in sources if s != "oxford"]
     if "oxford" in sources:
-        from repcount.importers import load_oxford
+        from repcount.data.importers import load_oxford
 
         recs += load_oxford()
     if paths:
@@ -172,7 +172,7 @@ class Pipelines:
         self.float_model = float_model
 
     def int8_outputs(self, rec: Recording) -> np.ndarray:
-        from repcount import tflm
+        from repcount.learn import tflm
 
         return tflm.run(self.model_bytes, inference_windows(int8_input(rec, self.q), self.g))
 
@@ -184,7 +184,7 @@ class Pipelines:
 
     def run(self, recs: Sequence[Recording], which: Sequence[str], progress: Callable[[str], None]) -> dict:
         """Results per pipeline, plus int8-vs-float output agreement when both ran."""
-        from repcount import baseline
+        from repcount.learn import baseline
 
         out: dict[str, list[Result]] = {p: [] for p in which}
         ref, got = [], []
@@ -302,7 +302,7 @@ def plot(recs: Sequence[Recording], run: dict, pipes: Pipelines, out_dir: Path) 
 
 def _run_activity(args: argparse.Namespace, pipes: Pipelines, recs: list[Recording]) -> int:
     """A window classifier's report: accuracy, confusion matrix, per-class precision/recall."""
-    from repcount import activity
+    from repcount.learn import activity
 
     obj = {
         "model": pipes.card["name"],

@@ -18,7 +18,7 @@ Examples:
   repcount hil --port socket://127.0.0.1:40123 ...   (in another terminal)
 
 From Python (the HIL suite and the benchmark do this):
-  from repcount.emulator import Emulator
+  from repcount.device.emulator import Emulator
   with Emulator("out/fw-qemu") as emu:
       print(emu.url, emu.info.model_hash)
 """
@@ -125,7 +125,7 @@ def _die_with_parent() -> None:
 def hello(port: Any, timeout: float) -> Any:
     """The firmware's INFO: HELLO is resent every half second until it answers or `timeout`
     ends (bytes that reach the UART before the firmware enables its receiver are lost)."""
-    from repcount.seriallink import Link
+    from repcount.device.link import Link
 
     return Link(port).hello(attempts=max(1, math.ceil(timeout / HELLO_RETRY_S)), timeout=HELLO_RETRY_S)
 

@@ -47,11 +47,12 @@ from typing import IO
 
 import numpy as np
 
-from repcount import __version__, tasks
-from repcount import protocol as P
+from repcount import __version__
+from repcount.data.recordings import ACCEL_UNITS, MOUNTS, Meta, Writer
+from repcount.device import protocol as P
+from repcount.device.link import DEFAULT_BAUD, Link, LinkError, open_port
 from repcount.errors import UserError
-from repcount.recordings import ACCEL_UNITS, MOUNTS, Meta, Writer
-from repcount.seriallink import DEFAULT_BAUD, Link, LinkError, open_port
+from repcount.learn import tasks
 
 FLUSH_PERIOD_S = 0.5  # well inside the promised second
 STATUS_PERIOD_S = 1.0

@@ -14,7 +14,7 @@ ENGINES = ("tflm", "native")
 
 @cache
 def _table() -> dict:
-    return tomllib.loads(resources.files("repcount").joinpath("engines.toml").read_text())
+    return tomllib.loads(resources.files("repcount.firmware").joinpath("engines.toml").read_text())
 
 
 def supported_ops(engine: str) -> tuple[str, ...]:

@@ -17,8 +17,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from repcount.engines import ENGINES
 from repcount.errors import UserError
+from repcount.firmware.engines import ENGINES
 
 BUILD_SYSTEMS = ("make", "platformio")
 _AXIS = re.compile(r"^([+-])([xyz])$")
@@ -132,7 +132,7 @@ def _parse(data: dict[str, Any]) -> Board:
 @cache
 def _all() -> dict[str, Board]:
     boards = {}
-    for entry in sorted(resources.files("repcount.boards").iterdir(), key=lambda p: p.name):
+    for entry in sorted(resources.files("repcount.firmware.boards").iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".toml"):
             board = _parse(tomllib.loads(entry.read_text(encoding="utf-8")))
             if entry.name != f"{board.id}.toml":

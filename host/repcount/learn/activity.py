@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from repcount import export, tflite_model
+from repcount.data.recordings import Recording
 from repcount.errors import UserError
-from repcount.model import Geometry, InputQuant, dequantize, int8_input, windows
-from repcount.recordings import Recording
+from repcount.learn import export, tflite_model
+from repcount.learn.model import Geometry, InputQuant, dequantize, int8_input, windows
 
 WINDOW = 200
 HOP = 100
@@ -152,7 +152,7 @@ def classification_report(true: np.ndarray, pred: np.ndarray, classes: Sequence[
 
 def measure(card: dict, model_bytes: bytes, float_model, recs: Sequence[Recording]) -> dict:  # noqa: ANN001
     """Float and int8 (TFLM) reports on the windows of `recs`, classes as in the card."""
-    from repcount import tflm
+    from repcount.learn import tflm
 
     i = card["input"]
     q = InputQuant(i["scale"], i["zero_point"], i["multiplier"], i["shift"], card["full_scale_g"])

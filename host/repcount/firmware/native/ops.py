@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from repcount.errors import UserError
-from repcount.quant import quantize_multiplier
-from repcount.tflite_model import Op, Tensor, TfliteModel
+from repcount.learn.quant import quantize_multiplier
+from repcount.learn.tflite_model import Op, Tensor, TfliteModel
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 ACT_NONE, ACT_RELU, ACT_RELU_N1_TO_1, ACT_RELU6 = 0, 1, 2, 3

@@ -38,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from repcount import motions
+from repcount.data import motions
+from repcount.data.recordings import Event, Meta, Recording, Segment, save
 from repcount.errors import UserError
-from repcount.quant import raw_from_g
-from repcount.recordings import Event, Meta, Recording, Segment, save
+from repcount.learn.quant import raw_from_g
 
 ACTIVITIES = {"jump-rope": "jr", "walking": "wk", "running": "rn", "distractors": "ds", "mixed": "mx"}
 ACTIVITY_CODES = {name: i for i, name in enumerate(ACTIVITIES)}

@@ -28,9 +28,9 @@ import numpy as np
 import serial
 import serial.tools.list_ports
 
-from repcount import boards
-from repcount import protocol as P
+from repcount.device import protocol as P
 from repcount.errors import UserError
+from repcount.firmware import boards
 
 DEFAULT_BAUD = 115200
 

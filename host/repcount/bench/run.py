@@ -49,8 +49,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from repcount import benchreport, benchsetup
-from repcount.benchsetup import Progress
+from repcount.bench import report as benchreport
+from repcount.bench import stages as benchsetup
+from repcount.bench.stages import Progress
 from repcount.errors import UserError
 
 QEMU_BOARD = "qemu-mps2-an386"
@@ -62,7 +63,7 @@ PIPELINES = ("float", "int8", "baseline")
 QUICK_RECORDINGS = 2  # per held-out data directory in a --quick run
 QUICK_SKIPS = "bench --quick trains nothing and runs no demo"
 WORK_NAME = "BENCH_WORK"  # stands for the bench's work directory in the commands it records
-# The targets (repcount.benchreport) each stage of a model's measurement provides.
+# The targets (repcount.bench.report) each stage of a model's measurement provides.
 SIZE_KEYS = ("tflite_bytes", "tflm_arena_bytes", "native_arena_bytes", "macs_per_second", "flash_bytes",
              "ram_bytes_besides_serial", "instructions_per_second")  # fmt: skip
 ACCURACY_KEYS = ("count_mape", "event_f1", "false_counts_per_hour", "heldout_count_mape",
@@ -99,7 +100,7 @@ def _mount(card: dict[str, Any]) -> str:
 
 def sizes(model_dir: Path, card: dict[str, Any], out: Path) -> dict[str, Any]:
     """`repcount firmware --json`'s figures for the model on qemu-mps2-an386 (native engine)."""
-    from repcount import firmware
+    from repcount.firmware import render as firmware
 
     project = firmware.render(model_dir, QEMU_BOARD, out, engine="native", mount=_mount(card))
     figures = firmware.measure(project)
@@ -110,9 +111,11 @@ def sizes(model_dir: Path, card: dict[str, Any], out: Path) -> dict[str, Any]:
 
 def accuracy(model_dir: Path, recs: Sequence[Any], fw_dir: Path, progress: Progress) -> dict[str, Any]:
     """The device (HIL on the emulator) and the host pipelines on the same held-out recordings."""
-    from repcount import evaluation, firmware, hil
-    from repcount.emulator import Emulator, build
-    from repcount.seriallink import Link
+    from repcount.device import hil
+    from repcount.device.emulator import Emulator, build
+    from repcount.device.link import Link
+    from repcount.firmware import render as firmware
+    from repcount.learn import evaluation
 
     target = hil.load_target(model_dir)
     project = firmware.render(model_dir, QEMU_BOARD, fw_dir, engine="native", mount=_mount(target.card))
@@ -167,7 +170,7 @@ class Bench:
 
     def jump_rope(self, model_dir: Path, card: dict[str, Any]) -> dict[str, Any]:
         """The shipped model on the held-out sessions its card was measured on."""
-        from repcount.recordings import load_all
+        from repcount.data.recordings import load_all
 
         test = (card.get("training") or {}).get("test_data") or []
         if not test:
@@ -201,7 +204,7 @@ class Bench:
 
     def steps(self, model_dir: Path, card: dict[str, Any]) -> dict[str, Any]:
         """The shipped steps model on the Oxford traces of the user it never saw (--test-users)."""
-        from repcount import hil
+        from repcount.device import hil
 
         recs = hil.unseen_oxford_traces(card)[: QUICK_RECORDINGS if self.quick else None]
         users = sorted({r.meta.user for r in recs})

@@ -2,7 +2,7 @@
 
 The converter is run on a batch-size-1 copy of the QAT model (a `None` batch makes it emit
 SHAPE/STRIDED_SLICE/PACK ops that TFLM does not register). The converted model is then
-read back with `repcount.tflite_model` and refused, loudly and by name, if it holds a float
+read back with `repcount.learn.tflite_model` and refused, loudly and by name, if it holds a float
 tensor, a QUANTIZE/DEQUANTIZE pair, an op the firmware engines do not support, a batch
 dimension other than 1, or an input quantisation other than the one the device applies.
 """
@@ -13,9 +13,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from repcount import engines, tflite_model
 from repcount.errors import UserError
-from repcount.model import InputQuant
+from repcount.firmware import engines
+from repcount.learn import tflite_model
+from repcount.learn.model import InputQuant
 
 
 def quantize(float_model, q: InputQuant):  # noqa: ANN001, ANN201

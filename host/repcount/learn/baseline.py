@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from repcount.recordings import Recording
-from repcount.tasks import Task
+from repcount.data.recordings import Recording
+from repcount.learn.tasks import Task
 
 
 @dataclass(frozen=True)

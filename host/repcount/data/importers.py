@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from repcount.data.recordings import ACCEL_UNITS, MOUNTS, Event, Meta, Recording, Segment, save
 from repcount.errors import UserError
-from repcount.recordings import ACCEL_UNITS, MOUNTS, Event, Meta, Recording, Segment, save
 
 RATE_HZ = 50.0
 FULL_SCALES = (2.0, 4.0, 8.0, 16.0)
@@ -63,7 +63,7 @@ def shared_dir() -> Path:
         if not Path(env).is_dir():
             raise UserError(f"REPCOUNT_SHARED={env} is not a directory")
         return Path(env)
-    for base in (Path(__file__).resolve().parents[2], Path.cwd()):
+    for base in (Path(__file__).resolve().parents[3], Path.cwd()):
         if (base.parent / "shared").is_dir():
             return base.parent / "shared"
     raise UserError(

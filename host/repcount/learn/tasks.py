@@ -21,7 +21,7 @@ class Task:
 
 
 def _load() -> dict[str, Task]:
-    data = tomllib.loads(resources.files("repcount").joinpath("tasks.toml").read_text())
+    data = tomllib.loads(resources.files("repcount.learn").joinpath("tasks.toml").read_text())
     return {
         name: Task(
             name=name,

@@ -8,7 +8,7 @@ Measured, never estimated:
   instructions under QEMU's `-icount` (exact, see rc_board.c) and prints them on the
   semihosting console (`rc-cost inference=N instructions=M`);
 - the native engine's arena from its plan, TFLM's arena by running the model in the
-  tflite_micro runtime (`repcount.tflm.measure_arena`), and the model's MACs.
+  tflite_micro runtime (`repcount.learn.tflm.measure_arena`), and the model's MACs.
 `repcount firmware --json` prints these figures (ARCHITECTURE.md names).
 """
 
@@ -87,8 +87,8 @@ def inference_costs(elf: Path, inferences: int = DEFAULT_INFERENCES) -> tuple[li
 
     Replays a deterministic pseudo-random signal (the cost of the int8 kernels hardly
     depends on the values) in replay mode through `seriallink.Link`, as HIL does."""
-    from repcount.emulator import Emulator
-    from repcount.seriallink import Link
+    from repcount.device.emulator import Emulator
+    from repcount.device.link import Link
 
     with Emulator(elf) as emu:
         info = emu.info
@@ -114,7 +114,8 @@ def inference_costs(elf: Path, inferences: int = DEFAULT_INFERENCES) -> tuple[li
 
 def model_figures(tflite: Any) -> dict[str, int]:
     """Arena of each engine and MACs for one model (the .tflite is the source of truth)."""
-    from repcount import native, tflm
+    from repcount.firmware.native import generate as native
+    from repcount.learn import tflm
 
     return {
         "macs_per_inference": native.macs(tflite),
@@ -139,11 +140,11 @@ def cost_figures(
 
 
 def measure(project: Any) -> dict[str, Any]:
-    """All figures of a rendered project (a `repcount.firmware.Project`).
+    """All figures of a rendered project (a `repcount.firmware.render.Project`).
 
     For qemu-mps2-an386 the project is built (make) and run in the emulator; other boards
     get the model's figures only, since their images are built by their own toolchains."""
-    from repcount.emulator import build
+    from repcount.device.emulator import build
 
     tflite = project.model.tflite
     figures: dict[str, Any] = {"tflite_bytes": len(tflite.data), **model_figures(tflite)}

@@ -7,7 +7,8 @@ the tensors' lifetimes (greedy by size, like TFLM's planner). The model's input 
 place from the caller's buffer and its output written straight into the caller's buffer,
 so neither occupies the arena; a RESHAPE is a rename, not a copy, where it can be.
 
-    from repcount import native, tflite_model
+    from repcount.firmware.native import generate as native
+    from repcount.learn import tflite_model
     model = tflite_model.read("models/jump-rope/model.tflite")
     native.generate(model, Path("build/fw"))   # -> [build/fw/rc_engine_native.c]
     native.macs(model)                         # multiply-accumulates per inference
@@ -25,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from repcount import engines
 from repcount.errors import UserError
-from repcount.native_ops import Kernel, kernels_of
-from repcount.templates import render_to
-from repcount.tflite_model import TfliteModel
+from repcount.firmware import engines
+from repcount.firmware.native.ops import Kernel, kernels_of
+from repcount.firmware.templates import render_to
+from repcount.learn.tflite_model import TfliteModel
 
 ALIGN = 4  # arena offsets are word aligned
 

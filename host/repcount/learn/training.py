@@ -39,10 +39,12 @@ from pathlib import Path
 
 import numpy as np
 
-from repcount import counting, export, native, tasks, tflite_model
+from repcount.data.recordings import Recording
 from repcount.errors import UserError
-from repcount.evaluation import Pipelines, load_data, report
-from repcount.model import (
+from repcount.firmware.native import generate as native
+from repcount.learn import counting, export, tasks, tflite_model
+from repcount.learn.evaluation import Pipelines, load_data, report
+from repcount.learn.model import (
     Architecture,
     Geometry,
     InputQuant,
@@ -52,7 +54,6 @@ from repcount.model import (
     window_labels,
     windows,
 )
-from repcount.recordings import Recording
 
 Progress = Callable[[str], None]
 
@@ -155,7 +156,7 @@ def fit(recs: Sequence[Recording], task: tasks.Task, cfg: Config, seed: int, pro
     import tensorflow as tf
     import tf_keras as keras
 
-    from repcount.model import build_model
+    from repcount.learn.model import build_model
 
     tf.config.experimental.enable_op_determinism()
     q = InputQuant.for_range(cfg.input_range_g, task.full_scale_g)
@@ -202,8 +203,8 @@ def choose_counting(
     The offset is the median lag between an event and the step the counter reports; the
     threshold and refractory minimise count error plus false counts, ties broken by F1.
     """
-    from repcount import metrics, tflm
-    from repcount.evaluation import inference_windows
+    from repcount.learn import metrics, tflm
+    from repcount.learn.evaluation import inference_windows
 
     base = dict(take_start=g.take_start, take_count=g.take_count, out_stride=g.out_stride)
     streams, trues, distractor_masks = [], [], []
@@ -269,7 +270,7 @@ def choose_counting(
 
 def make_card(name: str, task: tasks.Task, cfg: Config, trained: Trained, mount: str) -> dict:
     """docs/model-card.md, from the converted model read back (never from what we asked for)."""
-    from repcount import tflm
+    from repcount.learn import tflm
 
     m = tflite_model.read(trained.tflite)
     in_scale, in_zp = export.input_quant(m)
@@ -480,7 +481,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_activity(args: argparse.Namespace, task: tasks.Task, progress: Progress, started: float) -> int:
     """`--task activity`: the window classifier (repcount/activity.py), held out by user."""
-    from repcount import activity, tflm
+    from repcount.learn import activity, tflm
 
     if args.cv_users:
         raise UserError("--cv-users is for the counting tasks; hold out users of an activity model with "
@@ -546,7 +547,7 @@ def _run_activity(args: argparse.Namespace, task: tasks.Task, progress: Progress
 
 def _pool_folds(folds: dict[str, dict]) -> dict:
     """Leave-one-user-out: every recording measured by the fold that never saw its user."""
-    from repcount import metrics
+    from repcount.learn import metrics
 
     out: dict = {"folds": folds, "pipelines": {}}
     for pipe in ("float", "int8", "baseline"):

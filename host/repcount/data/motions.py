@@ -4,7 +4,7 @@ Each generator writes one labelled segment into a `Track`, the motion of the lim
 carries the sensor on a fine uniform time grid (several times the IMU's rate, so short
 impacts keep their shape until the simulated IMU filters and samples them). World frame:
 x forward, y left, z up, accelerations in g *without* gravity; the limb's orientation is
-a pitch (about y) and a roll (about x). `repcount.simulation` adds gravity, turns it into
+a pitch (about y) and a roll (about x). `repcount.data.simulation` adds gravity, turns it into
 a mounted, noisy, clipped, quantised IMU and writes the recording.
 
 The physics is deliberately simple but has the features a counter must learn from

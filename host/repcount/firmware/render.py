@@ -39,11 +39,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from repcount import __version__, boards, engines, quant, tflite_model
-from repcount.boards import Board
+from repcount import __version__
 from repcount.errors import UserError
-from repcount.templates import render_to
-from repcount.tflite_model import TfliteModel
+from repcount.firmware import boards, engines
+from repcount.firmware.boards import Board
+from repcount.firmware.templates import render_to
+from repcount.learn import quant, tflite_model
+from repcount.learn.tflite_model import TfliteModel
 
 # Files a board folder (or project/) renders to the top of the output; the rest go to src/.
 TOP_LEVEL = ("Makefile", "platformio.ini", "README.md")
@@ -321,7 +323,9 @@ def render(
         for template in _templates_in("engines/tflm"):
             project.files.append(render_to(template, context, _destination(out, template, "engines/tflm")))
     else:
-        from repcount import native  # the native engineer's generator; imported only when used
+        from repcount.firmware.native import (
+            generate as native,  # the native engineer's generator; imported only when used
+        )
 
         project.files.extend(native.generate(model.tflite, out / "src"))
     board_templates = _templates_in(f"boards/{board.id}")
@@ -349,11 +353,11 @@ def _remove_stale(project: Project) -> None:
 
 
 def measure(project: Project) -> dict[str, Any]:
-    """Figures of a rendered project (ARCHITECTURE.md names), measured by repcount.sizes:
+    """Figures of a rendered project (ARCHITECTURE.md names), measured by repcount.firmware.sizes:
     the arenas and MACs of the model, and for the emulated board its flash, RAM and
     instructions. Adds the arena the TFLM engine was generated with, and warns when the
     card's arena is below today's measurement (a stale card)."""
-    from repcount import sizes  # runs the tflite_micro runtime (and for qemu, the emulator)
+    from repcount.firmware import sizes  # runs the tflite_micro runtime (and for qemu, the emulator)
 
     figures = sizes.measure(project)
     tflm = project.context["tflm"]

@@ -7,7 +7,7 @@ imported only inside `build_model` (the CLI must start fast).
 Input. A window of `window` samples x 3 axes, laid out (window, 1, 3) so Conv2D and
 DepthwiseConv2D with (k, 1) kernels (which tfmot can quantize, unlike Conv1D) run along
 time. The device turns its raw int16 IMU counts into the model's int8 input with one
-integer rescale (`repcount.quant.quantize_input`); the float and QAT models are trained
+integer rescale (`repcount.learn.quant.quantize_input`); the float and QAT models are trained
 on exactly those int8 values, dequantised, so the device does no float preprocessing.
 
 Output. One sigmoid score per `out_stride` samples of the window: score j says "an event
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from repcount import quant
-from repcount.recordings import Recording
+from repcount.data.recordings import Recording
+from repcount.learn import quant
 
 
 @dataclass(frozen=True)

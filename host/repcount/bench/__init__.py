@@ -1,0 +1,1 @@
+"""The benchmark: stages that measure, targets, and the report."""
