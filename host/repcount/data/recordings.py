@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,20 @@ class Event:
     kind: str
 
 
+@dataclass(frozen=True)
+class Count:
+    """Between `start` and `end` there were exactly `n` events of `kind`, times unknown.
+
+    What a person can always give about a set they recorded ("that was 87 jumps") when
+    timing every event is out of reach; `repcount label` places the events later.
+    """
+
+    start: float
+    end: float
+    kind: str
+    n: int
+
+
 @dataclass
 class Meta:
     """What a recording was made with; `extra` keeps any further `# key: value` lines."""
@@ -98,6 +113,7 @@ class Recording:
     segments: list[Segment] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     path: Path | None = None
+    counts: list[Count] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
@@ -151,6 +167,9 @@ class Writer:
     def segment(self, start: float, end: float, activity: str) -> None:
         self._file.write(f"@segment,{_num(start)},{_num(end)},{activity}\n")
 
+    def count(self, start: float, end: float, kind: str, n: int) -> None:
+        self._file.write(f"@count,{_num(start)},{_num(end)},{kind},{int(n)}\n")
+
     def flush(self) -> None:
         self._file.flush()
 
@@ -172,6 +191,8 @@ def save(rec: Recording, path: str | Path) -> Path:
             w.segment(s.start, s.end, s.activity)
         for e in sorted(rec.events, key=lambda e: e.t):
             w.event(e.t, e.kind)
+        for c in sorted(rec.counts, key=lambda c: (c.start, c.end, c.kind)):
+            w.count(c.start, c.end, c.kind, c.n)
     return Path(path)
 
 
@@ -185,6 +206,7 @@ def load(path: str | Path) -> Recording:
     rows: list[list[float]] = []
     segments: list[Segment] = []
     events: list[Event] = []
+    counts: list[Count] = []
     last_t = -math.inf
     try:
         text = path.read_text(encoding="utf-8")
@@ -208,7 +230,12 @@ def load(path: str | Path) -> Recording:
             continue
         if line.startswith("@"):
             label = _parse_label(line, where)
-            (segments if isinstance(label, Segment) else events).append(label)  # type: ignore[arg-type]
+            if isinstance(label, Segment):
+                segments.append(label)
+            elif isinstance(label, Event):
+                events.append(label)
+            else:
+                counts.append(label)
             continue
         row = _parse_row(line, columns, where)
         if row[0] == last_t:
@@ -237,7 +264,7 @@ def load(path: str | Path) -> Recording:
     gyro = data[:, 4:7] if len(columns) == 7 else None
     if m.units != "g":
         m.units = "g"
-    return Recording(m, data[:, 0].copy(), acc, gyro, segments, events, path)
+    return Recording(m, data[:, 0].copy(), acc, gyro, segments, events, path, counts)
 
 
 def _parse_header(line: str, where: str, meta: dict[str, str]) -> list[str]:
@@ -284,7 +311,7 @@ def _parse_row(line: str, columns: list[str], where: str) -> list[float]:
     return row
 
 
-def _parse_label(line: str, where: str) -> Segment | Event:
+def _parse_label(line: str, where: str) -> Segment | Event | Count:
     fields = [f.strip() for f in line[1:].split(",")]
     try:
         if fields[0] == "event" and len(fields) == 3:
@@ -294,11 +321,18 @@ def _parse_label(line: str, where: str) -> Segment | Event:
             if end <= start:
                 raise RecordingError(f"{where}: segment ends at {end} before it starts at {start}")
             return Segment(start, end, fields[3])
+        if fields[0] == "count" and len(fields) == 5:
+            start, end = _finite(fields[1]), _finite(fields[2])
+            if end <= start:
+                raise RecordingError(f"{where}: count ends at {end} before it starts at {start}")
+            if not re.fullmatch(r"[0-9]+", fields[4]):
+                raise RecordingError(f"{where}: count N must be a non-negative integer, got {fields[4]!r}")
+            return Count(start, end, fields[3], int(fields[4]))
     except ValueError:
         raise RecordingError(f"{where}: label times must be numbers: {line!r}") from None
     raise RecordingError(
         f"{where}: unknown label line {line!r}; expected '@event,TIME,KIND' or "
-        "'@segment,START,END,ACTIVITY'"
+        "'@segment,START,END,ACTIVITY' or '@count,START,END,KIND,N'"
     )
 
 
