@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from repcount.commands import import_
 from repcount.data import importers
 from repcount.data.recordings import load
 from repcount.errors import UserError
@@ -15,8 +16,8 @@ from repcount.errors import UserError
 def run_import(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict:
     """`repcount import ARGV --json` through the module's own parser, as the CLI does."""
     parser = argparse.ArgumentParser(prog="repcount import")
-    importers.add_arguments(parser)
-    assert importers.run(parser.parse_args([*argv, "--json"])) == 0
+    import_.add_arguments(parser)
+    assert import_.run(parser.parse_args([*argv, "--json"])) == 0
     return json.loads(capsys.readouterr().out)
 
 

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from repcount.data import recordings
+from repcount.commands import show
 from repcount.data.recordings import Event, Meta, Recording, RecordingError, Segment, Writer, load, save
 from repcount.errors import UserError
 
@@ -170,9 +170,9 @@ def test_round_trip_with_gyro_and_labels_appended_while_recording(tmp_path, smal
 def test_show_stops_at_a_bad_file_with_a_user_error(good_header, write_text, tmp_path):
     good = save_small(tmp_path)
     bad = write_text(good_header + "0,0,0,1\n0,0,0,1\n")
-    args = argparse.Namespace(files=[str(good), str(bad)], plot=None, json=True)
+    args = argparse.Namespace(files=[str(good), str(bad)], plot=None, force=False, json=True)
     with pytest.raises(UserError, match=rf"^{re.escape(str(bad))}:8: duplicated time stamp"):
-        recordings.run(args)
+        show.run(args)
 
 
 def save_small(tmp_path):

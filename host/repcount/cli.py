@@ -17,11 +17,11 @@ from repcount.errors import UserError
 
 # name -> (module, one-line summary). The order is the order of the workflow.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "simulate": ("repcount.data.simulation",
+    "simulate": ("repcount.commands.simulate",
                  "generate labelled IMU recordings (jump rope, steps, distractors)"),
-    "import": ("repcount.data.importers",
+    "import": ("repcount.commands.import_",
                "convert Oxford step-counter, WISDM or generic CSV data to recordings"),
-    "show": ("repcount.data.recordings", "check a recording and print (or plot) what it holds"),
+    "show": ("repcount.commands.show", "check a recording and print (or plot) what it holds"),
     "ports": ("repcount.device.link", "list serial ports with USB ids and a guess of the board"),
     "capture": ("repcount.device.capture", "record labelled IMU data from a board over serial"),
     "train": ("repcount.learn.training", "train a quantization-aware CNN and export an int8 model"),

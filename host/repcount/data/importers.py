@@ -1,6 +1,8 @@
-"""Convert other people's accelerometer data to repcount recordings (docs/importers.md).
+"""Other people's accelerometer data as repcount recordings (docs/importers.md).
 
-Three sources:
+Everything downstream (training, evaluation, HIL replay) reads one format, so each
+source is converted once, here, with what it cannot express kept as metadata and what
+cannot be used reported rather than guessed. Three sources:
   oxford  the Oxford step-counter data set (phones walking with foot switches): 48 traces,
           resampled from the phones' irregular 100-400 Hz to 50 Hz through an anti-aliasing
           filter; a `step` event at every rising edge of either foot switch; user, phone,
@@ -11,20 +13,11 @@ Three sources:
   csv     any CSV with a header: say which column is which (--columns) and the units.
           Several samples that share one time stamp (common in phone logs) are spread
           evenly up to the next time stamp.
-
-Examples:
-  repcount import oxford --out data/oxford
-  repcount import oxford --root ../shared/data/oxford-step-counter --out data/oxford --json
-  repcount import wisdm WISDM_ar_v1.1_raw.txt --out data/wisdm
-  repcount import csv phone.csv --columns t=timestamp,ax=accX,ay=accY,az=accZ \\
-      --units m/s^2 --time-unit ms --mount pocket --user alice --activity walking --out data/alice
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 import math
 import os
 import re
@@ -34,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repcount.data.recordings import ACCEL_UNITS, MOUNTS, Event, Meta, Recording, Segment, save
+from repcount.data.recordings import ACCEL_UNITS, MOUNTS, Event, Meta, Recording, Segment
 from repcount.errors import UserError
 
 RATE_HZ = 50.0
@@ -368,61 +361,3 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-# --- command line ---------------------------------------------------------------------------
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="source", metavar="SOURCE", required=True)
-    o = sub.add_parser("oxford", help="the Oxford step-counter data set (48 walking traces)")
-    o.add_argument("--root", help="the data set's folder (default: shared/data/oxford-step-counter "
-                                  "beside the repository, or $REPCOUNT_SHARED)")
-    w = sub.add_parser("wisdm", help="a WISDM raw file (user,activity,timestamp,x,y,z;)")
-    w.add_argument("file")
-    w.add_argument("--rate", type=float, default=20.0, help="the file's nominal rate (WISDM: 20 Hz)")
-    w.add_argument("--time-unit", choices=TIME_UNITS, default="ns", help="unit of the time stamps")
-    c = sub.add_parser("csv", help="a CSV file with a header and a column mapping")
-    c.add_argument("file")
-    c.add_argument("--columns", required=True, help="which column is t, ax, ay, az: names or 0-based "
-                                                    "indices, e.g. t=timestamp,ax=accX,ay=accY,az=accZ")
-    c.add_argument("--units", default="g", help=f"unit of the accelerations: {', '.join(ACCEL_UNITS)}")
-    c.add_argument("--time-unit", default="s", choices=TIME_UNITS, help="unit of the time column")
-    c.add_argument("--delimiter", default=",", help="field separator (default ',')")
-    c.add_argument("--rate", type=float, help="nominal sample rate (default: measured)")
-    c.add_argument("--mount", default="other", choices=MOUNTS, help="where the sensor sat")
-    c.add_argument("--user", help="user id (default: the file's name)")
-    c.add_argument("--activity", help="label the whole file as one segment of this activity")
-    for sp in (o, w, c):
-        sp.add_argument("--out", required=True, help="output directory for the .rec files")
-        sp.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-
-
-def run(args: argparse.Namespace) -> int:
-    report = ImportReport()
-    if args.source == "oxford":
-        recs = load_oxford(args.root)
-        names = [f"oxford-{r.meta.extra['trace']}" for r in recs]
-    elif args.source == "wisdm":
-        recs, report = load_wisdm(args.file, args.rate, args.time_unit)
-        names = [f"{r.meta.user}-s{r.meta.extra['session']}" for r in recs]
-    else:
-        rec = load_csv(args.file, parse_columns(args.columns), args.units, args.time_unit, args.mount,
-                       args.user, args.activity, args.rate, args.delimiter)
-        recs, names = [rec], [Path(args.file).stem]
-    out = Path(args.out)
-    paths = [save(r, out / f"{n}.rec") for r, n in zip(recs, names, strict=True)]
-    events = Counter(e.kind for r in recs for e in r.events)
-    summary = {"source": args.source, "out": str(out), "recordings": len(paths),
-               "users": sorted({r.meta.user for r in recs}), "events": dict(events),
-               "hours": round(sum(r.duration for r in recs) / 3600, 4), **report.as_dict()}
-    if args.json:
-        print(json.dumps(summary, indent=2))
-        return 0
-    print(f"wrote {len(paths)} recordings ({summary['hours']} h, {dict(events) or 'no events'}) to {out}")
-    if report.skipped:
-        why = ", ".join(f"{n} {reason} (e.g. line {report.examples[reason][0]})"
-                        for reason, n in report.skipped.most_common())
-        print(f"skipped {sum(report.skipped.values())} of {report.records + sum(report.skipped.values())} "
-              f"records: {why}")
-    return 0

@@ -1,22 +1,18 @@
-"""Check a recording and print what it holds: samples, rate, segments and events.
+"""Recordings: labelled accelerometer samples, and the one reader and writer of their format.
 
 A recording is one text file in the repcount recording format (docs/recording-format.md):
 `# key: value` metadata lines, a column header, one line per sample, and label lines
-(`@segment,...`, `@event,...`) that may stand anywhere after the header, so a capture
-can append labels while it records without rewriting the file.
+(`@segment,...`, `@event,...`, `@count,...`) that may stand anywhere after the header, so
+a capture can append labels while it records without rewriting the file.
 
-This module is the only reader and writer of that format. The loader validates
-everything and raises `RecordingError` naming the file and line of the first problem.
-
-Examples:
-  repcount show data/sim/u01-jump-rope.rec
-  repcount show data/sim/u01-jump-rope.rec --plot u01.png --json
+This module is the only reader and writer of that format, so every tool (simulate,
+import, capture, train, evaluate, hil) agrees on what a valid file is. The loader
+validates everything at this boundary and raises `RecordingError` naming the file and
+line of the first problem; nothing downstream re-checks.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -27,6 +23,7 @@ from typing import IO
 import numpy as np
 
 from repcount.errors import UserError
+from repcount.outputs import atomic_file
 
 FORMAT_VERSION = "1"
 SUFFIX = ".rec"
@@ -114,6 +111,7 @@ class Recording:
     events: list[Event] = field(default_factory=list)
     path: Path | None = None
     counts: list[Count] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
@@ -145,10 +143,15 @@ class Writer:
     far durable, so a capture that is killed leaves a valid file.
     """
 
-    def __init__(self, path: str | Path, meta: Meta, gyro: bool = False) -> None:
+    def __init__(self, path: str | Path, meta: Meta, gyro: bool = False, *,
+                 stream: IO[str] | None = None) -> None:
+        """Create `path` (replacing it), or write to an open `stream` that the caller closes."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] = open(self.path, "w", encoding="utf-8", newline="\n")
+        self._owned = stream is None
+        if stream is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            stream = open(self.path, "w", encoding="utf-8", newline="\n")
+        self._file: IO[str] = stream
         self._gyro = gyro
         header = ["t", *ACCEL_COLUMNS, *(GYRO_COLUMNS if gyro else ())]
         self._file.write("\n".join(meta.lines()) + "\n" + ",".join(header) + "\n")
@@ -174,7 +177,10 @@ class Writer:
         self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
+        if self._owned:
+            self._file.close()
+        else:
+            self._file.flush()
 
     def __enter__(self) -> Writer:
         return self
@@ -184,8 +190,13 @@ class Writer:
 
 
 def save(rec: Recording, path: str | Path) -> Path:
-    """Write a whole recording; labels follow the samples in time order."""
-    with Writer(path, rec.meta, gyro=rec.gyro is not None) as w:
+    """Write a whole recording, labels after the samples in time order.
+
+    The file appears under `path` only when complete (outputs.atomic_file), so an
+    interrupted save never leaves half a recording; replacing an existing file is the
+    caller's decision (outputs.check_output).
+    """
+    with atomic_file(path) as f, Writer(path, rec.meta, gyro=rec.gyro is not None, stream=f) as w:
         w.samples(rec.t, rec.acc, rec.gyro)
         for s in sorted(rec.segments, key=lambda s: (s.start, s.end)):
             w.segment(s.start, s.end, s.activity)
@@ -417,36 +428,6 @@ def summary(rec: Recording) -> dict[str, object]:
         "full_scale_g": rec.meta.full_scale_g,
         "events": kinds,
         "segment_seconds": activities,
+        "counts": [{"start": c.start, "end": c.end, "kind": c.kind, "n": c.n} for c in rec.counts],
+        "warnings": list(rec.warnings),
     }
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="+", help="recording files or directories of them")
-    p.add_argument("--plot", metavar="PNG", help="write a plot of signal, segments and events")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-
-
-def run(args: argparse.Namespace) -> int:
-    recs = load_all(args.files)
-    infos = [summary(r) for r in recs]
-    if args.plot:
-        from repcount.plots import plot_recording
-
-        for r in recs:
-            out = Path(args.plot) if len(recs) == 1 else Path(args.plot).with_name(
-                f"{Path(args.plot).stem}-{r.name}.png"
-            )
-            plot_recording(r, out)
-    if args.json:
-        print(json.dumps({"recordings": infos}, indent=2))
-        return 0
-    for info in infos:
-        print(
-            f"{info['path']}: {info['samples']} samples, {info['duration_s']:.1f} s at "
-            f"{info['measured_rate_hz']:.2f} Hz (declared {info['declared_rate_hz']}), "
-            f"user {info['user']}, mount {info['mount']}"
-        )
-        print(f"  events: {info['events'] or 'none'}")
-        segs = ", ".join(f"{k} {v:.1f} s" for k, v in info["segment_seconds"].items())  # type: ignore[union-attr]
-        print(f"  segments: {segs or 'none'}")
-    return 0

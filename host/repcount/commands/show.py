@@ -1,0 +1,99 @@
+"""Check recordings and print what they hold: samples, rate, gaps, segments, events, counts.
+
+Every file is validated as training and evaluation would read it (docs/recording-format.md):
+the first problem stops the command with file and line. A torn last line (a capture cut
+off mid-write) is not an error: the samples before it load, and a warning says so.
+
+`--plot` draws signal, segments and events. `--plot FILE.png` with one recording writes
+that file; with several it writes FILE-NAME.png beside it, one per recording. Any other
+`--plot` path is a directory (created if missing) that receives NAME.png per recording.
+An existing picture is never replaced without `--force`.
+
+Examples:
+  repcount show data/sim/u01-jump-rope.rec
+  repcount show data/sim/u01-jump-rope.rec --plot u01.png --json
+  repcount show data/sim --plot plots/          # plots/NAME.png for every recording
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from repcount.data.recordings import Recording, find, load, summary
+from repcount.errors import UserError
+from repcount.outputs import atomic_file, check_output
+from repcount.plots import plot_recording
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", help="recording files or directories of them")
+    p.add_argument("--plot", metavar="PNG|DIR",
+                   help="draw signal, segments and events: a .png file, or a directory for one PNG each")
+    p.add_argument("--force", action="store_true", help="replace plots that already exist")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+
+def plot_paths(plot: str, files: list[Path]) -> list[Path]:
+    """Where each file's picture goes, by the rule of the module docstring; clashes refused."""
+    target = Path(plot)
+    if target.suffix.lower() == ".png" and not target.is_dir():
+        if len(files) == 1:
+            outs = [target]
+        else:
+            outs = [target.with_name(f"{target.stem}-{f.stem}.png") for f in files]
+    else:
+        outs = [target / f"{f.stem}.png" for f in files]
+    seen: dict[Path, Path] = {}
+    for f, out in zip(files, outs, strict=True):
+        if out in seen:
+            raise UserError(f"--plot: {seen[out]} and {f} would both be drawn to {out}; "
+                            "show them one at a time")
+        seen[out] = f
+    return outs
+
+
+def _plot(rec: Recording, out: Path) -> None:
+    """Draw in a private folder, then move the bytes in atomically: no half-written PNG."""
+    with tempfile.TemporaryDirectory() as tmp:
+        drawn = plot_recording(rec, Path(tmp) / "plot.png")
+        with atomic_file(out, "wb") as f:
+            f.write(drawn.read_bytes())
+
+
+def _print(info: dict[str, object]) -> None:
+    rate = info["measured_rate_hz"]
+    measured = f"{rate:.2f} Hz" if isinstance(rate, float) else "an unknown rate (one sample)"
+    print(f"{info['path']}: {info['samples']} samples, {info['duration_s']:.1f} s at {measured} "
+          f"(declared {info['declared_rate_hz']}), user {info['user']}, mount {info['mount']}")
+    print(f"  events: {info['events'] or 'none'}")
+    segs = ", ".join(f"{k} {v:.1f} s" for k, v in info["segment_seconds"].items())  # type: ignore[union-attr]
+    print(f"  segments: {segs or 'none'}")
+    counts = ", ".join(f"{c['n']} {c['kind']} in {c['start']}-{c['end']} s"
+                       for c in info["counts"])  # type: ignore[union-attr]
+    if counts:
+        print(f"  counts: {counts}")
+    for warning in info["warnings"]:  # type: ignore[union-attr]
+        print(f"  warning: {warning}")
+
+
+def run(args: argparse.Namespace) -> int:
+    files = find(args.files)
+    outs = plot_paths(args.plot, files) if args.plot else []
+    for out in outs:
+        check_output(out, "file", args.force, flag="--plot")
+    recs = [load(f) for f in files]
+    for rec, out in zip(recs, outs, strict=False):
+        _plot(rec, out)
+    infos = [summary(r) for r in recs]
+    if args.json:
+        print(json.dumps({"recordings": infos, **({"plots": list(map(str, outs))} if outs else {})},
+                         indent=2))
+        return 0
+    for info in infos:
+        _print(info)
+    for out in outs:
+        print(f"plot: {out}")
+    return 0
