@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from repcount.commands import simulate as simulate_command
 from repcount.data import motions, simulation
 from repcount.data.recordings import load
 from repcount.errors import UserError
@@ -17,10 +18,10 @@ DONE_WHEN = ["--activity", "jump-rope", "--mount", "wrist", "--users", "3", "--m
 
 
 def simulate(argv: list[str], capsys: pytest.CaptureFixture[str] | None = None) -> dict | None:
-    """Run `repcount simulate ARGV` through the module's own parser, as the CLI does."""
+    """Run `repcount simulate ARGV` through the command's own parser, as the CLI does."""
     parser = argparse.ArgumentParser(prog="repcount simulate")
-    simulation.add_arguments(parser)
-    assert simulation.run(parser.parse_args(argv)) == 0
+    simulate_command.add_arguments(parser)
+    assert simulate_command.run(parser.parse_args(argv)) == 0
     return json.loads(capsys.readouterr().out) if capsys else None
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from repcount import heavy
 from repcount.data.recordings import Recording
 
 # Stable colours per activity so plots of different recordings compare at a glance.
@@ -30,11 +31,7 @@ def plot_recording(rec: Recording, out_png: str | Path, predicted_events: Sequen
                    title: str | None = None, scores: tuple[np.ndarray, np.ndarray] | None = None,
                    threshold: float | None = None, span: tuple[float, float] | None = None) -> Path:
     """Write a PNG of `rec`; `scores` is (times, values) for a second panel, `span` a time window."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = heavy.pyplot()
     t0, t1 = span if span else (float(rec.t[0]), float(rec.t[-1]))
     sel = (rec.t >= t0) & (rec.t <= t1)
     t, acc = rec.t[sel], rec.acc[sel]

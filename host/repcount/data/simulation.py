@@ -14,25 +14,13 @@ bias and noise, the IMU's low-pass filter, sample-time jitter and dropped sample
 values quantised to 16-bit counts at the full-scale range (clipped beyond it).
 Same arguments, same bytes: files are byte-identical for the same seed.
 
-Files: OUT/<user>-<activity>-<mount>-s<seed>.rec, one per user, and OUT/manifest.json
-listing files, users and the number of events of each kind the generator placed.
-User ids look like `sim-jr-u007` (activity code, user number); use --first-user to
-make users that never collide with an earlier set (e.g. 1-20 to train, 101-105 to test).
-
-Examples:
-  repcount simulate --activity jump-rope --mount wrist --users 3 --minutes 2 --seed 1 --out data/sim
-  repcount simulate --activity jump-rope --mount handle --users 2 --first-user 101 --seed 7 \\
-      --out data/heldout --plot
-  repcount simulate --activity distractors --mount wrist --users 4 --minutes 10 --out data/neg --json
-  repcount simulate --activity walking --mount pocket --users 5 --full-scale 4 --rate 100 --out data/walk
+The `repcount simulate` command (repcount.commands.simulate) writes datasets of it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -42,6 +30,7 @@ from repcount.data import motions
 from repcount.data.recordings import Event, Meta, Recording, Segment, save
 from repcount.errors import UserError
 from repcount.learn.quant import raw_from_g
+from repcount.plots import plot_recording
 
 ACTIVITIES = {"jump-rope": "jr", "walking": "wk", "running": "rn", "distractors": "ds", "mixed": "mx"}
 ACTIVITY_CODES = {name: i for i, name in enumerate(ACTIVITIES)}
@@ -230,8 +219,6 @@ def simulate_dataset(activity: str, mount: str, users: int, minutes: float, seed
                         "events": dict(sorted(kinds.items())),
                         "segment_seconds": {k: round(v, 3) for k, v in sorted(seconds.items())}})
         if plot:
-            from repcount.plots import plot_recording
-
             plot_recording(rec, path.with_suffix(".png"),
                            title=f"{rec.meta.user} {activity} ({mount}, seed {seed})")
         paths.append(path)
@@ -247,42 +234,3 @@ def simulate_dataset(activity: str, mount: str, users: int, minutes: float, seed
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return paths
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--activity", choices=list(ACTIVITIES), default="jump-rope",
-                   help="what the users do: jump-rope (with rests, walking, gestures, pick-ups), "
-                        "walking, running, distractors (standing, sitting, gestures, stairs, car, "
-                        "elevator, pick-up; never a jump or step) or mixed (all of them)")
-    p.add_argument("--mount", choices=MOUNTS, default="wrist", help="where the IMU sits")
-    p.add_argument("--users", type=int, default=3, help="number of simulated users (one file each)")
-    p.add_argument("--first-user", type=int, default=1,
-                   help="number of the first user; the style follows the number, not the seed")
-    p.add_argument("--minutes", type=float, default=2.0, help="length of each recording")
-    p.add_argument("--seed", type=int, default=1, help="session randomness; same seed, same bytes")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--full-scale", type=float, default=8.0, choices=FULL_SCALES,
-                   help="IMU full-scale range in g; values beyond it clip")
-    p.add_argument("--rate", type=float, default=50.0, help="IMU sample rate in Hz (the tasks use 50)")
-    p.add_argument("--plot", action="store_true", help="also write a PNG beside each recording")
-    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-
-
-def run(args: argparse.Namespace) -> int:
-    start = time.perf_counter()
-    paths = simulate_dataset(args.activity, args.mount, args.users, args.minutes, args.seed, args.out,
-                             args.first_user, args.rate, args.full_scale, args.plot,
-                             progress=args.users * args.minutes >= 30 or args.users >= 10)
-    elapsed = time.perf_counter() - start
-    manifest = json.loads((Path(args.out) / "manifest.json").read_text(encoding="utf-8"))
-    hours = args.users * args.minutes / 60
-    summary = {"out": str(args.out), "files": [p.name for p in paths], "users": manifest["users"],
-               "events": manifest["events"], "simulated_hours": hours, "seconds": round(elapsed, 3),
-               "seconds_per_simulated_hour": round(elapsed / hours, 3)}
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        counts = ", ".join(f"{n} {k}" for k, n in manifest["events"].items()) or "no events"
-        print(f"wrote {len(paths)} recordings of {args.minutes:g} min to {args.out}: {counts} "
-              f"({elapsed:.1f} s)")
-    return 0
