@@ -45,13 +45,20 @@ def _moving_average(x: np.ndarray, n: int) -> np.ndarray:
     return np.convolve(padded, kernel, mode="valid")
 
 
-def detect(rec: Recording, task: Task, params: PeakParams | None = None) -> np.ndarray:
-    """Times (s) of the peaks the baseline counts in a recording."""
-    from scipy.signal import find_peaks
-
-    p = params or PARAMS.get(task.name)
+def params_for(task: Task) -> PeakParams:
+    """The task's tuned parameters; a task that counts nothing (activity) has none."""
+    p = PARAMS.get(task.name)
     if p is None:
         raise ValueError(f"no baseline parameters for task {task.name!r}")
+    return p
+
+
+def detection_function(rec: Recording, p: PeakParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per sample: the smoothed gravity-free magnitude, its local mean and local spread.
+
+    Shared with the cold start of `repcount label` (learn/placement.py), which places
+    exactly N events on the same signal this detector thresholds.
+    """
     rate = rec.meta.sample_rate_hz
     mag = np.linalg.norm(rec.acc, axis=1)
     x = mag - _moving_average(mag, round(p.gravity_s * rate))
@@ -59,6 +66,15 @@ def detect(rec: Recording, task: Task, params: PeakParams | None = None) -> np.n
     n_local = round(p.local_s * rate)
     mean = _moving_average(x, n_local)
     std = np.sqrt(np.maximum(_moving_average(x * x, n_local) - mean * mean, 0.0))
-    peaks, _ = find_peaks(x, distance=max(1, round(p.min_interval_s * rate)))
+    return x, mean, std
+
+
+def detect(rec: Recording, task: Task, params: PeakParams | None = None) -> np.ndarray:
+    """Times (s) of the peaks the baseline counts in a recording."""
+    from scipy.signal import find_peaks
+
+    p = params or params_for(task)
+    x, mean, std = detection_function(rec, p)
+    peaks, _ = find_peaks(x, distance=max(1, round(p.min_interval_s * rec.meta.sample_rate_hz)))
     keep = (x[peaks] >= p.floor_g) & (x[peaks] >= mean[peaks] + p.relative * std[peaks])
     return rec.t[peaks[keep]] + p.offset_s
