@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "firmware": ("repcount.firmware.render", "render a firmware project for a board from a model"),
     "emulate": ("repcount.device.emulator", "run a firmware on the emulated Cortex-M4F board"),
     "hil": ("repcount.device.hil", "hardware-in-the-loop: replay recordings to a device, compare"),
-    "bench": ("repcount.bench.run", "measure where repcount stands: accuracy, size, cost, speed"),
+    "bench": ("repcount.commands.bench", "measure where repcount stands: accuracy, size, cost, speed"),
 }
 
 

@@ -25,22 +25,14 @@ Writes the results (one JSON object with date, git commit and a machine descript
 --readme, into the README between its `<!-- bench:start -->` and `<!-- bench:end -->`.
 Takes 20-30 minutes on 2 cores; --quick is a smoke run of a few minutes (no training).
 
-Examples:
-  repcount bench --out bench/results.json --markdown bench/results.md     (make bench)
-  repcount bench --quick --out /tmp/bench.json --markdown /tmp/bench.md
-  repcount bench --render --out bench/results.json --readme README.md     (table only)
-  repcount bench --json > results.json
+The `repcount bench` command (repcount.commands.bench) runs it and writes the report.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import shlex
 import shutil
-import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Sequence
@@ -330,22 +322,6 @@ def results(work: Path, quick: bool, repo: Path, dirs: Sequence[Path], progress:
     return obj
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=Path("bench/results.json"),
-                   help="the JSON results file (default bench/results.json)")  # fmt: skip
-    p.add_argument("--markdown", type=Path, default=Path("bench/results.md"),
-                   help="the Markdown table (default bench/results.md)")  # fmt: skip
-    p.add_argument("--readme", type=Path, help="also put the table between the bench markers of this README")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: a few held-out sessions, no training, no demo")  # fmt: skip
-    p.add_argument("--render", action="store_true",
-                   help="measure nothing: regenerate the table from the results in --out")  # fmt: skip
-    p.add_argument("--models", type=Path, nargs="+", metavar="DIR",
-                   help="bench these model directories instead of the shipped models/*")  # fmt: skip
-    p.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR and keep it (default: a temp dir)")
-    p.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout")
-
-
 def load_results(path: Path) -> dict[str, Any]:
     """The results of an earlier `repcount bench`, checked: a missing or foreign file is a UserError."""
     if not path.is_file():
@@ -358,33 +334,3 @@ def load_results(path: Path) -> dict[str, Any]:
     if missing:
         raise UserError(f"{path}: not a results file of repcount bench (no {', '.join(missing)})")
     return obj
-
-
-def run(args: argparse.Namespace) -> int:
-    def progress(msg: str) -> None:
-        print(f"bench: {msg}", file=sys.stderr, flush=True)
-
-    for key, value in benchsetup.TRAIN_ENV.items():  # before TensorFlow is first imported
-        os.environ.setdefault(key, value)
-    if args.readme and not args.readme.is_file():
-        raise UserError(f"{args.readme}: no such file to put the table in")
-    if args.render:
-        obj = load_results(args.out)
-        obj["checks"] = benchreport.checks(obj)
-    else:
-        dirs = model_dirs(args.models)
-        if args.keep:
-            args.keep.mkdir(parents=True, exist_ok=True)
-            obj = results(args.keep, args.quick, Path.cwd(), dirs, progress)
-        else:
-            with tempfile.TemporaryDirectory(prefix="repcount-bench-") as tmp:
-                obj = results(Path(tmp), args.quick, Path.cwd(), dirs, progress)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(obj, indent=2) + "\n")
-    table = benchreport.render(obj)
-    args.markdown.parent.mkdir(parents=True, exist_ok=True)
-    args.markdown.write_text(table)
-    if args.readme:
-        args.readme.write_text(benchreport.rewrite_readme(args.readme.read_text(), table, str(args.readme)))
-    print(json.dumps(obj, indent=2) if args.json else table)
-    return 0

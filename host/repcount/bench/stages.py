@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from repcount.errors import UserError
+from repcount.heavy import TF_ENV
 
 Progress = Callable[[str], None]
 MODELS_SCRIPT = Path("tools") / "train-shipped-models.sh"
 # What the Makefile exports for every TensorFlow command: quiet, reproducible, Keras 2.
-TRAIN_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "TF_USE_LEGACY_KERAS": "1"}
+TRAIN_ENV = TF_ENV  # child processes (training, the demo) get the same quiet TensorFlow settings
 # `repcount` for the models script: runs its data steps, skips its training steps.
 DATA_ONLY = """#!/bin/sh
 case "$1" in simulate|import) exec {repcount} "$@" ;; esac
