@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 
 from repcount import __version__
@@ -66,11 +67,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._module.run(args) or 0)
     except UserError as exc:
-        print(f"repcount {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args, str(exc), 2)
+    except OSError as exc:  # a full disk, a vanished directory: the user's to fix, not a bug
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(args, f"{where}{exc.strerror or exc}", 2)
     except KeyboardInterrupt:
-        print(f"repcount {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _fail(args, "interrupted", 130)
+
+
+def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+    """One line on stderr; under --json also one JSON object with `error` on stdout."""
+    label = "error: " if code == 2 else ""
+    print(f"repcount {args.command}: {label}{message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message, "exit_code": code}))
+    return code
 
 
 if __name__ == "__main__":
