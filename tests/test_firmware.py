@@ -19,7 +19,7 @@ from pathlib import Path
 import firmware_models
 import pytest
 from repcount.errors import UserError
-from repcount.firmware import boards
+from repcount.firmware import boards, sizes
 from repcount.firmware import render as firmware
 from repcount.learn import tflite_model
 
@@ -327,3 +327,26 @@ def test_a_model_of_mixed_placements_defaults_to_the_wrist_mount(models, tmp_pat
     assert project.mount == "wrist" and not any("mount" in w for w in project.warnings)
     project = firmware.render(model, "xiao-nrf52840-sense", tmp_path / "out", engine="tflm", mount="handle")
     assert project.mount == "handle" and not any("mount" in w for w in project.warnings)
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="needs arm-none-eabi-gcc")
+@pytest.mark.parametrize("missing", list(sizes.SERIAL_BUFFER_SYMBOLS))
+def test_a_serial_buffer_missing_from_the_elf_is_an_error_naming_it(tmp_path, missing):
+    """A renamed buffer must not silently count as 0 bytes (it would move into the RAM figure)."""
+    source = tmp_path / "buffers.c"
+    source.write_text("".join(
+        f"unsigned char {name}[{8 * (i + 1)}];\n" if name != missing else ""
+        for i, name in enumerate(sizes.SERIAL_BUFFER_SYMBOLS)
+    ) + "int main(void) { return 0; }\n")
+    elf = tmp_path / "buffers.elf"
+    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-fno-common", "--specs=nosys.specs",
+                    str(source), "-o", str(elf)], check=True, capture_output=True, text=True)
+    source_file = sizes.SERIAL_BUFFER_SYMBOLS[missing]
+    with pytest.raises(UserError, match=rf"no static symbol '{missing}'.*{source_file}"):
+        sizes.elf_sizes(elf)
+    complete = tmp_path / "complete.c"
+    complete.write_text(source.read_text() + f"unsigned char {missing}[100];\n")
+    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-fno-common", "--specs=nosys.specs",
+                    str(complete), "-o", str(elf)], check=True, capture_output=True, text=True)
+    expected = 100 + sum(8 * (i + 1) for i, n in enumerate(sizes.SERIAL_BUFFER_SYMBOLS) if n != missing)
+    assert sizes.elf_sizes(elf)["serial_buffer_bytes"] == expected

@@ -30,8 +30,15 @@ QEMU_BOARD = "qemu-mps2-an386"
 SIZE_TOOL = "arm-none-eabi-size"
 NM_TOOL = "arm-none-eabi-nm"
 # Static buffers of the serial link, which the RAM target leaves out: the board's
-# receive ring and the protocol's frame buffers (by symbol name).
-SERIAL_BUFFER_SYMBOLS = ("rc_qemu_rx_ring", "rx", "tx_wire", "payload")
+# receive ring and the protocol's frame buffers, by C symbol name and the project file
+# that defines each. A symbol missing from the ELF is an error, never 0 bytes: a rename
+# in the C would otherwise silently move the buffers into the RAM figure.
+SERIAL_BUFFER_SYMBOLS = {
+    "rc_qemu_rx_ring": "src/rc_board.c",
+    "rx": "src/rc_app.c",
+    "tx_wire": "src/rc_app.c",
+    "payload": "src/rc_app.c",
+}
 COST_LINE = re.compile(r"rc-cost inference=(\d+) instructions=(\d+) stack_peak=(\d+)")
 DEFAULT_INFERENCES = 16
 REPLAY_SEED = 6
@@ -56,8 +63,19 @@ def elf_sizes(elf: Path) -> dict[str, int]:
         "flash_bytes": text + data,
         "ram_bytes": data + bss,
         "stack_bytes": _section_size(elf, ".stack"),
-        "serial_buffer_bytes": sum(symbols.get(name, 0) for name in SERIAL_BUFFER_SYMBOLS),
+        "serial_buffer_bytes": serial_buffer_bytes(elf, symbols),
     }
+
+
+def serial_buffer_bytes(elf: Path, symbols: dict[str, int]) -> int:
+    """Bytes of the serial buffers; UserError naming the first one the ELF lacks."""
+    for name, source in SERIAL_BUFFER_SYMBOLS.items():
+        if name not in symbols:
+            raise UserError(
+                f"{elf}: no static symbol {name!r}, the serial buffer that {source} defines; "
+                "if it was renamed, rename it in SERIAL_BUFFER_SYMBOLS (repcount/firmware/sizes.py) too"
+            )
+    return sum(symbols[name] for name in SERIAL_BUFFER_SYMBOLS)
 
 
 def _symbol_sizes(elf: Path) -> dict[str, int]:
