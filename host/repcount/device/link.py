@@ -1,24 +1,17 @@
-"""List serial ports with their USB ids and a guess of the board behind each.
+"""The serial link to a device running repcount firmware: ports, and one protocol session.
 
-A PORT, wherever repcount asks for one (capture, hil), is a device path or a pyserial URL:
-  /dev/ttyACM0, /dev/ttyUSB0, COM3     a board on USB
-  socket://127.0.0.1:4321               the emulator's UART, or the host-linux device
-  loop://                               a loopback, for trying things out
-
-The guess comes from the `usb_ids` of the board profiles (host/repcount/boards/*.toml):
-a port whose VID:PID matches a profile names that board; other USB serial adapters show
-"unknown". Boards running repcount firmware also say who they are when asked (HELLO/INFO),
-which `repcount capture` does before it records.
-
-Examples:
-  repcount ports
-  repcount ports --json
+`open_port` opens what a user names as a PORT: a device path (/dev/ttyACM0, COM3),
+locked for this process alone, or a pyserial URL (socket://127.0.0.1:PORT for the
+emulator and the host-linux device). `Link` speaks the protocol of docs/protocol.md over
+it: numbered, CRC-checked COBS frames out, every frame in checked and counted (lost,
+corrupt, duplicated), HELLO/INFO to learn who the device is, mode changes confirmed, and
+the credit-based replay the HIL suite streams recordings with. Capture and HIL share it,
+so a loss is detected and reported the same way in both. `list_ports` names the ports
+and guesses the board behind each from the USB ids of the board profiles.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -281,21 +274,3 @@ class Link:
                 resent, last_progress = True, time.monotonic()
         self.set_mode(P.MODE_IDLE)
 
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-
-
-def run(args: argparse.Namespace) -> int:
-    ports = list_ports()
-    if args.json:
-        print(json.dumps({"ports": [p.__dict__ for p in ports]}, indent=2))
-        return 0
-    if not ports:
-        print("no serial ports found (plug the board in; the emulator is reached as socket://127.0.0.1:PORT)")
-        return 0
-    width = max(len(p.device) for p in ports)
-    for p in ports:
-        guess = p.board_guess or ("unknown board" if p.usb_id else "not USB")
-        print(f"{p.device:<{width}}  {p.usb_id or '-':<9}  {guess:<22}  {p.description}")
-    return 0
