@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,6 +43,9 @@ from repcount.data.recordings import Count, Event, Recording
 from repcount.errors import UserError
 from repcount.learn import baseline, counting, tasks
 from repcount.learn.model import sample_time
+
+if TYPE_CHECKING:
+    from repcount.learn.evaluation import Pipelines
 
 FLAG_SHARE = 0.10  # a span is flagged when |own count - N| / N exceeds this
 COLD_UNIT = 32  # the cold start's score at the peak detector's threshold
@@ -237,3 +241,46 @@ def with_placed_events(rec: Recording, placements: list[SegmentPlacement]) -> Re
         extra["placed_kinds"] = ",".join(sorted({p.count.kind for p in placements}))
     meta = replace(rec.meta, extra=extra)
     return replace(rec, meta=meta, events=sorted(events, key=lambda e: e.t), path=None)
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """A recording with its placed events, each count's report, and the streams used."""
+
+    recording: Recording
+    placements: list[SegmentPlacement]
+    streams: list[ScoreStream]
+
+
+def model_source(pipes: Pipelines) -> str:
+    """How a model's placements are marked: its name and hash (the firmware reports the same)."""
+    return f"model {pipes.card.name} {pipes.card.model_hash}"
+
+
+def label_recording(rec: Recording, pipes: Pipelines | None, flag_share: float = FLAG_SHARE) -> Labelled:
+    """Place every untimed count of `rec` with the model (int8, TFLM runtime) or the cold start.
+
+    The recording must be at the model's rate (`ModelDir.check_recording`). The model is
+    run once over the whole recording, as the device would see it, and each count's span
+    is cut from that stream. The cold start builds one stream per task the counts' kinds
+    belong to.
+    """
+    counts = counts_to_place(rec)
+    if not counts:
+        return Labelled(rec, [], [])
+    where = rec.path or rec.name
+    if pipes is None:
+        streams = {t.name: cold_stream(rec, t) for t in {task_for_kind(c.kind) for c in counts}}
+        chosen = [streams[task_for_kind(c.kind).name] for c in counts]
+    else:
+        wrong = sorted({c.kind for c in counts} - set(pipes.task.event_kinds))
+        if wrong:
+            raise UserError(
+                f"{where}: counts of {', '.join(wrong)}, but model {pipes.card.name} counts "
+                f"{', '.join(pipes.task.event_kinds)}; use a model of that task, or the cold start"
+            )
+        outputs = pipes.int8_outputs(rec)
+        stream = model_stream(rec, outputs, pipes.params, pipes.offset_s, model_source(pipes))
+        streams, chosen = {"model": stream}, [stream] * len(counts)
+    placements = [place_count(rec, st, c, flag_share) for st, c in zip(chosen, counts, strict=True)]
+    return Labelled(with_placed_events(rec, placements), placements, list(streams.values()))
