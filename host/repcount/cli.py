@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("repcount.commands.show", "check a recording and print (or plot) what it holds"),
     "ports": ("repcount.commands.ports", "list serial ports with USB ids and a guess of the board"),
     "capture": ("repcount.commands.capture", "record labelled IMU data from a board over serial"),
+    "label": ("repcount.commands.label", "place exactly N events in count-only recordings (@count labels)"),
     "train": ("repcount.learn.training", "train a quantization-aware CNN and export an int8 model"),
     "evaluate": ("repcount.learn.evaluation", "measure counting accuracy of float, int8 and baseline"),
     "firmware": ("repcount.firmware.render", "render a firmware project for a board from a model"),
