@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pytest
 from native_harness import compiler, render_model
 from repcount.errors import UserError
+from repcount.firmware import engines
 from repcount.firmware.native import generate as native
 from repcount.firmware.native import ops as native_ops
 from repcount.learn import tflm
 from repcount.learn.tflite_model import read
-from tflite_builder import INT8, ModelBuilder, random_model
+from tflite_builder import GENERATORS, INT8, ModelBuilder, random_model
 
 ARM_GCC = shutil.which("arm-none-eabi-gcc")
 # the flags the brief asks for, plus -pedantic -Wconversion: boards' builds may be stricter
@@ -54,9 +56,45 @@ def _conv_chain(length: int = 64, channels: tuple[int, ...] = (3, 16, 16, 8), ta
 
 def test_unsupported_op_fails_at_generation_with_its_name(tmp_path: Path) -> None:
     model = read(_conv_chain(tail="TANH"))
-    with pytest.raises(UserError, match=r"TANH.*not supported by the 'native' engine"):
+    refusal = r"operator #3 is TANH, which the native engine does not support .*adding-an-op"
+    with pytest.raises(UserError, match=refusal):
         native.generate(model, tmp_path)
     assert not (tmp_path / "rc_engine_native.c").exists()
+    with pytest.raises(UserError, match=refusal):  # the builders' dispatch refuses it too
+        native_ops.kernels_of(model, model.ops[3])
+
+
+def test_op_registry_is_complete() -> None:
+    """Every op of engines.toml [native.ops] has its builder, every C kernel its section in
+    kernels.c.j2 and its helpers in arith.c.j2, and the random models can emit every op:
+    so the bit-exact test covers whatever the registry lists."""
+    ops = engines.supported_ops("native")
+    assert set(native_ops.builders()) == set(ops)
+    templates = Path(str(resources.files("repcount.firmware_templates"))) / "engines" / "native"
+    kernels, arith = (templates / "kernels.c.j2").read_text(), (templates / "arith.c.j2").read_text()
+    for kernel, helpers in engines.native_kernel_helpers().items():
+        assert f'"{kernel}" in kernels' in kernels and f"static void {kernel}(" in kernels, kernel
+        for helper in helpers:
+            assert f'"{helper}" in helpers' in arith, (kernel, helper)
+    assert set(GENERATORS) == set(ops), "tests/tflite_builder.GENERATORS must cover the registry"
+
+
+def test_registry_naming_a_missing_builder_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    native_ops.builders.cache_clear()
+    monkeypatch.setattr(engines, "native_builders", lambda: {"CONV_2D": "conv", "TANH": "tanh"})
+    try:
+        with pytest.raises(UserError, match=r"\[native.ops\] TANH = 'tanh'.*no function of that name"):
+            native_ops.builders()
+    finally:
+        native_ops.builders.cache_clear()
+
+
+def test_kernel_missing_from_the_registry_is_reported(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    helpers = {k: v for k, v in engines.native_kernel_helpers().items() if k != "rc_conv"}
+    monkeypatch.setattr(engines, "native_kernel_helpers", lambda: helpers)
+    with pytest.raises(UserError, match=r"rc_conv \(built for CONV_2D\) has no entry in \[native.kernels\]"):
+        native.generate(read(_conv_chain()), tmp_path)
 
 
 def test_float_tensor_is_refused_with_the_fix(tmp_path: Path) -> None:

@@ -19,6 +19,26 @@ from repcount.learn.tflite_model import schema
 INT8, INT32 = 9, 2
 ACTIVATIONS = (0, 1, 2, 3)  # NONE, RELU, RELU_N1_TO_1, RELU6
 
+# Every op the native engine supports -> (the RandomModel method that appends one, its
+# weight among the random choices, whether it needs a 4-D input). tests/test_native.py
+# checks that this covers the engine's op registry (engines.toml [native.ops]), and the
+# bit-exact test that the random models exercise every op in it.
+GENERATORS: dict[str, tuple[str, int, bool]] = {
+    "FULLY_CONNECTED": ("fc", 1, False),
+    "LOGISTIC": ("logistic", 1, False),
+    "SOFTMAX": ("softmax", 1, False),
+    "QUANTIZE": ("quantize", 1, False),
+    "RESHAPE": ("reshape", 1, False),
+    "ADD": ("add", 1, False),
+    "CONCATENATION": ("concat", 1, False),
+    "CONV_2D": ("conv", 3, True),
+    "DEPTHWISE_CONV_2D": ("depthwise", 2, True),
+    "MAX_POOL_2D": ("maxpool", 1, True),
+    "AVERAGE_POOL_2D": ("avgpool", 1, True),
+    "MEAN": ("mean", 1, True),
+    "PAD": ("pad", 1, True),
+}
+
 
 @dataclass
 class Act:
@@ -138,12 +158,11 @@ class RandomModel:
         return self.b.finish([first.index], [x.index])
 
     def step(self, x: Act) -> Act:
-        rng = self.rng
+        """Append one random op of GENERATORS that x's rank allows."""
         four_d = len(x.shape) == 4
-        choices = ["fc", "logistic", "softmax", "quantize", "reshape", "add", "concat"]
-        if four_d:
-            choices += ["conv", "conv", "conv", "depthwise", "depthwise", "maxpool", "avgpool", "mean", "pad"]
-        kind = str(rng.choice(choices))
+        choices = [method for method, weight, needs_4d in GENERATORS.values() if four_d or not needs_4d
+                   for _ in range(weight)]
+        kind = str(self.rng.choice(choices))
         return getattr(self, kind)(x)
 
     def conv_out(self, size: int, k: int, stride: int, dil: int, padding: int) -> int:

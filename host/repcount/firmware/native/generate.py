@@ -1,7 +1,7 @@
 """The `native` engine: dependency-free C99 generated from an int8 .tflite, bit-exact with TFLM.
 
 No interpreter, no heap, no floating point on the device: every scale becomes an integer
-multiplier and shift at generation time (native_ops.py), weights and constants are `const`
+multiplier and shift at generation time (ops.py), weights and constants are `const`
 (flash), and the activations live in one static arena whose offsets are planned here from
 the tensors' lifetimes (greedy by size, like TFLM's planner). The model's input is read in
 place from the caller's buffer and its output written straight into the caller's buffer,
@@ -13,7 +13,9 @@ so neither occupies the arena; a RESHAPE is a rename, not a copy, where it can b
     native.generate(model, Path("build/fw"))   # -> [build/fw/rc_engine_native.c]
     native.macs(model)                         # multiply-accumulates per inference
 
-The C kernels are Jinja templates in firmware_templates/engines/native/; the arithmetic
+The ops it supports, the builder of ops.py that computes each and the C helpers each
+kernel needs are the native op registry in engines.toml (docs/adding-an-op.md). The C
+kernels are Jinja templates in firmware_templates/engines/native/; the arithmetic
 follows TFLM's reference kernels (../shared/docs/tflm-int8.md) and is checked byte for
 byte against the `tflite_micro` runtime by tests/test_native_bitexact.py.
 """
@@ -28,7 +30,7 @@ import numpy as np
 
 from repcount.errors import UserError
 from repcount.firmware import engines
-from repcount.firmware.native.ops import Kernel, kernels_of
+from repcount.firmware.native.ops import Kernel, builder_of, kernels_of
 from repcount.firmware.templates import render_to
 from repcount.learn.tflite_model import TfliteModel
 
@@ -46,21 +48,29 @@ class ArenaPlan:
 
 
 def _check(model: TfliteModel) -> None:
-    engines.check_ops(model.op_names, "native", model.where())
+    for op in model.ops:
+        builder_of(model, op)  # refuses an op outside the registry, by name and index
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UserError(f"{model.where()}: the native engine needs one input and one output tensor, "
                         f"found {len(model.inputs)} and {len(model.outputs)}")
     for op in model.ops:
-        data_inputs = op.inputs if op.name in ("ADD", "CONCATENATION") else op.inputs[:1]
-        for i in (*data_inputs, *op.outputs):
-            t = model.tensors[i]
-            if t.dtype != "int8":
-                raise UserError(
-                    f"{model.where()}: op {op.index} ({op.name}) uses {t.dtype} tensor {t.name!r}; "
-                    "the native engine runs int8 models only (export the model full-integer)"
-                )
+        # the activations: whatever is computed, and every input not stored in the model
+        activations = [i for i in op.inputs if i >= 0 and model.tensors[i].data is None]
+        _check_int8(model, op.index, op.name, [*activations, *op.outputs])
     if model.inputs[0] == model.outputs[0]:
         raise UserError(f"{model.where()}: the model's output is its input; there is nothing to run")
+
+
+def _check_int8(model: TfliteModel, index: int, name: str, tensors: list[int]) -> None:
+    """Every tensor a kernel reads or writes as data is int8 (its constants have their own
+    checks in ops.py, e.g. int32 biases)."""
+    for i in tensors:
+        t = model.tensors[i]
+        if t.dtype != "int8":
+            raise UserError(
+                f"{model.where()}: op {index} ({name}) uses {t.dtype} tensor {t.name!r}; "
+                "the native engine runs int8 models only (export the model full-integer)"
+            )
 
 
 def _aliases(model: TfliteModel) -> dict[int, int]:
@@ -128,11 +138,22 @@ def _c_values(values: np.ndarray, per_line: int = 16) -> list[str]:
 
 
 def _kernels(model: TfliteModel, plan: ArenaPlan) -> list[Kernel]:
+    """Every kernel call of the model in order (a RESHAPE the plan renames needs none).
+
+    A constant operand a kernel reads as data (ADD's, CONCATENATION's) must be int8 too,
+    and every kernel must have its entry in engines.toml [native.kernels], which says what
+    C helpers to emit for it."""
+    helpers = engines.native_kernel_helpers()
     out = []
     for op in model.ops:
         if op.name == "RESHAPE" and op.outputs[0] in plan.aliases:
             continue
-        out.extend(kernels_of(model, op))
+        for k in kernels_of(model, op):
+            if k.func not in helpers:
+                raise UserError(f"engines.toml: C kernel {k.func} (built for {op.name}) has no entry in "
+                                "[native.kernels] naming the helpers it calls")
+            _check_int8(model, op.index, op.name, [*k.inputs, *k.outputs])
+            out.append(k)
     return out
 
 
@@ -148,19 +169,6 @@ def _fixed_point_constants() -> dict[str, int]:
         c[f"exp_m2p{k + 2}"] = q(math.exp(-(2.0**k)))
     return c
 
-
-# the shared helpers each kernel calls (emitted only when used: -Wunused-function is an error)
-_HELPERS = {
-    "rc_conv": {"mbqm", "requant"},
-    "rc_depthwise": {"mbqm", "requant"},
-    "rc_mean": {"mbqm"},
-    "rc_logistic": {"srdhm", "mbqm", "fixed"},
-    "rc_softmax": {"srdhm", "fixed"},
-    "rc_add": {"mbqm"},
-    "rc_requantize": {"mbqm"},
-    "rc_pad": {"copy"},
-    "rc_copy_blocks": {"copy"},
-}
 
 
 def context(model: TfliteModel) -> dict:
@@ -194,7 +202,7 @@ def context(model: TfliteModel) -> dict:
         arena_bytes=plan.arena_bytes,
         window_bytes=max((k.window for k in kernels), default=0),
         kernels=sorted({k.func for k in kernels}),
-        helpers=sorted(set().union(*(_HELPERS.get(k.func, set()) for k in kernels))),
+        helpers=sorted({h for k in kernels for h in engines.native_kernel_helpers()[k.func]}),
         consts=consts,
         tables=tables,
         calls=calls,

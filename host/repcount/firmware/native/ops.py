@@ -1,22 +1,29 @@
 """Per-op constants of the native engine, computed as TFLite Micro's Prepare computes them.
 
-Each function takes one operator of the model and returns what the C kernel needs:
+Each builder takes one operator of the model and returns the calls of C kernels that
+compute it, with what each kernel needs:
 dimensions, requantisation multipliers and shifts (from `quant.quantize_multiplier`,
 with TFLM's float32-versus-double choices, ../shared/docs/tflm-int8.md), activation
 clamps, and weights rearranged for the kernel's loops. Zero-point terms that are
 constant are folded into the bias here, so the device's inner loops are plain int8 dot
-products. Nothing here runs on the device; `native.py` turns these into C.
+products. Nothing here runs on the device; generate.py turns these into C.
+
+Which builder handles which op is the native op registry in engines.toml ([native.ops]),
+read by `builders`; docs/adding-an-op.md says how to add one.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
 
 from repcount.errors import UserError
+from repcount.firmware import engines
 from repcount.learn.quant import quantize_multiplier
 from repcount.learn.tflite_model import Op, Tensor, TfliteModel
 
@@ -115,7 +122,17 @@ def _weights(model: TfliteModel, op: Op) -> Tensor:
     return w
 
 
-def conv(model: TfliteModel, op: Op, depthwise: bool) -> Kernel:
+def conv(model: TfliteModel, op: Op) -> list[Kernel]:
+    """CONV_2D: one dot product per output pixel and channel (rc_conv)."""
+    return [_conv(model, op, depthwise=False)]
+
+
+def depthwise_conv(model: TfliteModel, op: Op) -> list[Kernel]:
+    """DEPTHWISE_CONV_2D: each output channel from its own input channel (rc_depthwise)."""
+    return [_conv(model, op, depthwise=True)]
+
+
+def _conv(model: TfliteModel, op: Op, depthwise: bool) -> Kernel:
     x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
     w = _weights(model, op)
     o = op.options
@@ -204,7 +221,7 @@ def conv_weight_words(w: np.ndarray) -> np.ndarray:
     return pairs.astype(np.int32).reshape(-1)
 
 
-def fully_connected(model: TfliteModel, op: Op) -> Kernel:
+def fully_connected(model: TfliteModel, op: Op) -> list[Kernel]:
     """FULLY_CONNECTED runs as rc_conv: each batch row is a one-pixel window of depth taps,
     read in place, and each unit an output channel."""
     x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
@@ -224,7 +241,7 @@ def fully_connected(model: TfliteModel, op: Op) -> Kernel:
     bias = _fold(_bias(model, op, units), wsum, in_zp, op)
     span, arrays = _dot_arrays(w.data.reshape(units, depth), bias, np.broadcast_to(m, (units,)),
                                np.broadcast_to(s, (units,)))
-    return Kernel(
+    return [Kernel(
         func="rc_conv",
         struct="rc_conv_t",
         fields=dict(ih=batches, iw=1, ic=depth, oh=batches, ow=1, oc=units, kh=1, kw=1, sh=1, sw=1, dh=1,
@@ -235,10 +252,10 @@ def fully_connected(model: TfliteModel, op: Op) -> Kernel:
         outputs=[op.outputs[0]],
         macs=batches * units * depth,
         window=span,
-    )
+    )]
 
 
-def pool(model: TfliteModel, op: Op) -> Kernel:
+def pool(model: TfliteModel, op: Op) -> list[Kernel]:
     x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
     o = op.options
     _, ih, iw, c = _dims4(x)
@@ -246,17 +263,17 @@ def pool(model: TfliteModel, op: Op) -> Kernel:
     _, ph = _same_or_valid(ih, o.filterHeight, o.strideH, 1, o.padding)
     _, pw = _same_or_valid(iw, o.filterWidth, o.strideW, 1, o.padding)
     lo, hi = activation_range(o.fusedActivationFunction, y)
-    return Kernel(
+    return [Kernel(
         func="rc_max_pool" if op.name == "MAX_POOL_2D" else "rc_avg_pool",
         struct="rc_pool_t",
         fields=dict(ih=ih, iw=iw, c=c, oh=oh, ow=ow, fh=o.filterHeight, fw=o.filterWidth,
                     sh=o.strideH, sw=o.strideW, ph=ph, pw=pw, act_min=lo, act_max=hi),
         inputs=[op.inputs[0]],
         outputs=[op.outputs[0]],
-    )
+    )]
 
 
-def mean(model: TfliteModel, op: Op) -> Kernel:
+def mean(model: TfliteModel, op: Op) -> list[Kernel]:
     x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
     axes_t = model.tensors[op.inputs[1]]
     if axes_t.data is None:
@@ -276,24 +293,24 @@ def mean(model: TfliteModel, op: Op) -> Kernel:
     k = min(n.bit_length() - 1, 32, 31 + s)  # TFLM folds 1/n into the multiplier
     m2 = (m << k) // n if m >= 0 else -((-m << k) // n)
     in_zp = zero_point(x)
-    return Kernel(
+    return [Kernel(
         func="rc_mean",
         struct="rc_mean_t",
         fields=dict(outer=outer, n=n, inner=inner, bias=-in_zp * n, mult=m2, shift=s - k,
                     out_zp=zero_point(y)),
         inputs=[op.inputs[0]],
         outputs=[op.outputs[0]],
-    )
+    )]
 
 
-def logistic(model: TfliteModel, op: Op) -> Kernel:
+def logistic(model: TfliteModel, op: Op) -> list[Kernel]:
     x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
     if zero_point(y) != -128:
         raise UserError(f"op {op.index} (LOGISTIC): output zero point must be -128")
     q, e = math.frexp(scale(x) * float(1 << 27))  # input as Q4.27
     m = int(math.floor(q * 2**31 + 0.5))
     radius = math.floor(15.0 * float(1 << 27) / math.ldexp(1.0, e))
-    return Kernel(
+    return [Kernel(
         func="rc_logistic",
         struct="rc_logistic_t",
         fields=dict(n=x.size, in_zp=zero_point(x), radius=radius, mult=m, shift=e),
@@ -301,10 +318,10 @@ def logistic(model: TfliteModel, op: Op) -> Kernel:
         outputs=[op.outputs[0]],
         tables={"table": 256},  # int8 has 256 values: computed once at init, looked up per element
         init="rc_logistic_init",
-    )
+    )]
 
 
-def softmax(model: TfliteModel, op: Op) -> Kernel:
+def softmax(model: TfliteModel, op: Op) -> list[Kernel]:
     x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
     if zero_point(y) != -128:
         raise UserError(f"op {op.index} (SOFTMAX): output zero point must be -128")
@@ -313,16 +330,16 @@ def softmax(model: TfliteModel, op: Op) -> Kernel:
     m, ls = quantize_multiplier(real)
     diff_min = -math.floor(31.0 * float(1 << 26) / math.ldexp(1.0, ls))
     depth = x.shape[-1]
-    return Kernel(
+    return [Kernel(
         func="rc_softmax",
         struct="rc_softmax_t",
         fields=dict(outer=x.size // depth, depth=depth, mult=m, shift=ls, diff_min=diff_min),
         inputs=[op.inputs[0]],
         outputs=[op.outputs[0]],
-    )
+    )]
 
 
-def add(model: TfliteModel, op: Op) -> Kernel:
+def add(model: TfliteModel, op: Op) -> list[Kernel]:
     a, b, y = (model.tensors[i] for i in (*op.inputs[:2], op.outputs[0]))
     if a.size != y.size or b.size != y.size:
         raise UserError(f"op {op.index} (ADD): broadcasting {a.shape} + {b.shape} is not supported")
@@ -331,31 +348,31 @@ def add(model: TfliteModel, op: Op) -> Kernel:
     m2, s2 = quantize_multiplier(scale(b) / twice_max)
     mo, so = quantize_multiplier(twice_max / (float(1 << 20) * scale(y)))
     lo, hi = activation_range(op.options.fusedActivationFunction, y)
-    return Kernel(
+    return [Kernel(
         func="rc_add",
         struct="rc_add_t",
         fields=dict(n=y.size, zp1=zero_point(a), zp2=zero_point(b), m1=m1, s1=s1, m2=m2, s2=s2,
                     mo=mo, so=so, out_zp=zero_point(y), act_min=lo, act_max=hi),
         inputs=list(op.inputs[:2]),
         outputs=[op.outputs[0]],
-    )
+    )]
 
 
-def quantize(model: TfliteModel, op: Op) -> Kernel:
+def quantize(model: TfliteModel, op: Op) -> list[Kernel]:
     x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
     if x.dtype != "int8" or y.dtype != "int8":
         raise UserError(f"op {op.index} (QUANTIZE): only int8 -> int8 is supported ({x.dtype} -> {y.dtype})")
     m, s = quantize_multiplier(scale(x) / scale(y))
-    return Kernel(
+    return [Kernel(
         func="rc_requantize",
         struct="rc_requantize_t",
         fields=dict(n=x.size, in_zp=zero_point(x), mult=m, shift=s, out_zp=zero_point(y)),
         inputs=[op.inputs[0]],
         outputs=[op.outputs[0]],
-    )
+    )]
 
 
-def pad(model: TfliteModel, op: Op) -> Kernel:
+def pad(model: TfliteModel, op: Op) -> list[Kernel]:
     x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
     p = model.tensors[op.inputs[1]]
     if p.data is None or len(x.shape) > 4:
@@ -363,14 +380,14 @@ def pad(model: TfliteModel, op: Op) -> Kernel:
     before = [0] * (4 - len(x.shape)) + [int(v) for v in p.data.reshape(-1, 2)[:, 0]]
     d = [1] * (4 - len(x.shape)) + list(x.shape)
     o = [1] * (4 - len(y.shape)) + list(y.shape)
-    return Kernel(
+    return [Kernel(
         func="rc_pad",
         struct="rc_pad_t",
         fields=dict(d0=d[0], d1=d[1], d2=d[2], d3=d[3], o1=o[1], o2=o[2], o3=o[3], out_size=y.size,
                     b0=before[0], b1=before[1], b2=before[2], b3=before[3], value=zero_point(y)),
         inputs=[op.inputs[0]],
         outputs=[op.outputs[0]],
-    )
+    )]
 
 
 def copy_blocks(model: TfliteModel, op: Op) -> list[Kernel]:
@@ -402,14 +419,37 @@ def copy_blocks(model: TfliteModel, op: Op) -> list[Kernel]:
     return kernels
 
 
+Builder = Callable[[TfliteModel, Op], list[Kernel]]
+
+
+@cache
+def builders() -> dict[str, Builder]:
+    """The op registry (engines.toml [native.ops]) resolved to this module's builders.
+
+    A name that is not a builder here is a mistake in engines.toml, reported as such
+    rather than as a KeyError in the middle of a generation."""
+    out: dict[str, Builder] = {}
+    for op_name, func in engines.native_builders().items():
+        build = globals().get(func)
+        if not callable(build):
+            raise UserError(f"engines.toml: [native.ops] {op_name} = {func!r}, but "
+                            "repcount/firmware/native/ops.py has no function of that name")
+        out[op_name] = build
+    return out
+
+
+def builder_of(model: TfliteModel, op: Op) -> Builder:
+    """The builder of one operator; an op outside the registry is refused by name and index."""
+    build = builders().get(op.name)
+    if build is None:
+        raise UserError(
+            f"{model.where()}: operator #{op.index} is {op.name}, which the native engine does not "
+            f"support (it supports {', '.join(builders())}); change the model so the converter "
+            "does not emit it, or add the op to the engine (docs/adding-an-op.md)"
+        )
+    return build
+
+
 def kernels_of(model: TfliteModel, op: Op) -> list[Kernel]:
     """The kernel calls that compute one operator."""
-    if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        return [conv(model, op, op.name == "DEPTHWISE_CONV_2D")]
-    simple = {
-        "FULLY_CONNECTED": fully_connected, "MAX_POOL_2D": pool, "AVERAGE_POOL_2D": pool, "MEAN": mean,
-        "LOGISTIC": logistic, "SOFTMAX": softmax, "ADD": add, "QUANTIZE": quantize, "PAD": pad,
-    }
-    if op.name in simple:
-        return [simple[op.name](model, op)]
-    return copy_blocks(model, op)
+    return builder_of(model, op)(model, op)
