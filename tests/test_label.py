@@ -101,8 +101,10 @@ def test_outputs_are_never_replaced_without_force(count_only, tmp_path: Path) ->
     run = label("--data", data, "--out", out)
     assert run.returncode == 2 and "already exists" in run.stderr
     assert (out / "keep.txt").read_text() == "mine"
-    assert label("--data", data, "--out", out, "--force").returncode == 0
+    plots = tmp_path / "plots"
+    assert label("--data", data, "--out", out, "--force", "--plot", plots).returncode == 0
     assert not (out / "keep.txt").exists()
+    assert sorted(p.name for p in plots.iterdir()) == ["u101.png", "u102.png"]  # placed ones only
 
 
 def test_counts_that_cannot_be_placed_are_clear_errors(count_only, tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from repcount import heavy
-from repcount.data.recordings import Recording, find, load, save
+from repcount.data.recordings import find, load, save
 from repcount.errors import UserError
 from repcount.learn import evaluation, placement
 from repcount.learn.card import ModelDir
@@ -117,8 +117,9 @@ def run(args: argparse.Namespace) -> int:
     files = find(args.data)
     names = _out_names(files)
     model = ModelDir.open(args.model) if args.model else None
-    if model is not None:
-        model.card.counter  # noqa: B018 -- an activity model counts nothing: a clear error now
+    if model is not None and not model.card.is_counter:
+        raise UserError(f"{args.model}: a {model.card.task!r} model counts nothing; label with a "
+                        "counting model (jump-rope, steps) or without --model (the cold start)")
     pipes = evaluation.load_pipelines(model, with_float=False) if model else None
     rows: list[dict] = []
     copied: list[str] = []
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     with atomic_dir(args.out, args.force) as tmp:
         for i, (f, name) in enumerate(zip(files, names, strict=True), 1):
             print(f"[{i}/{len(files)}] {f}", file=sys.stderr, flush=True)
-            rec: Recording = load(f)
+            rec = load(f)
             if model is not None and placement.counts_to_place(rec):
                 model.check_recording(rec)
             lab = placement.label_recording(rec, pipes, args.flag_share)
