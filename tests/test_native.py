@@ -208,3 +208,31 @@ def test_cortex_m4_build_is_warning_free_integer_only_and_self_contained(tmp_pat
         assert fpu == [], f"floating-point instructions in the engine: {fpu[:5]}"
         if "<rc_conv_block>:" in asm:
             assert "smlad" in asm, "the Cortex-M4 build uses the DSP extension's dot product"
+
+
+@pytest.mark.skipif(ARM_GCC is None, reason="arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("cpu,dsp", [("cortex-m4", True), ("cortex-m0plus", False)])
+def test_build_needs_no_acle_header(tmp_path: Path, cpu: str, dsp: bool) -> None:
+    """The boards' toolchains (GCC 7 and 8) have an arm_acle.h without __smlad and
+    __sxtb16: an empty arm_acle.h shadows the toolchain's, and the engine still builds
+    warning-free, with the DSP instructions by its own inline assembly on a Cortex-M4F
+    and the portable C on a core without the DSP extension."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "arm_acle.h").write_text("")
+    d = tmp_path / "engine"
+    render_model(read(_conv_chain(tail="LOGISTIC")), d)
+    fpu = ["-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"] if cpu == "cortex-m4" else ["-mthumb"]
+    obj = d / "engine.o"
+    r = subprocess.run([ARM_GCC, f"-mcpu={cpu}", *fpu, "-Wall", "-Wextra", "-Werror", "-Os",
+                        "-I", str(shadow), "-I", str(d), "-c", str(d / "rc_engine_native.c"), "-o", str(obj)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    asm = subprocess.run(["arm-none-eabi-objdump", "-d", str(obj)], capture_output=True, text=True,
+                         check=True).stdout
+    block = asm[asm.index("<rc_conv_block>:"):]
+    block = block[: block.find("\n\n")]
+    used = {name for name in ("smlad", "sxtb16") if f"\t{name}" in block}
+    assert used == ({"smlad", "sxtb16"} if dsp else set()), block
+    if dsp:
+        assert "ror #8" in block, "the second SXTB16 takes bytes 1 and 3 by its own rotation"
