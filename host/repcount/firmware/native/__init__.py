@@ -1,1 +1,4 @@
-"""The native int8 engine: its op registry and the generator of its C kernels."""
+"""The native int8 engine: per-op kernel builders (ops) and the C generator (generate).
+
+Which builder computes which op is the op registry in ../engines.toml ([native.ops]).
+"""
