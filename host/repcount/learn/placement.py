@@ -146,8 +146,9 @@ def cold_stream(rec: Recording, task: tasks.Task) -> ScoreStream:
 
     The baseline counts a peak where the smoothed magnitude x is at least `floor_g` and at
     least `relative` local standard deviations above the local mean; the score is
-    COLD_UNIT * min(x / floor_g, z / relative) (z: x in local standard deviations), so it
-    reaches COLD_UNIT exactly where both of the detector's conditions hold, clipped to int8.
+    COLD_UNIT * min(x / floor_g, z / relative) (z: x above the local mean, in local standard
+    deviations), so it reaches COLD_UNIT exactly where both of the detector's conditions
+    hold; clipped to int8.
     """
     p = baseline.params_for(task)
     x, mean, std = baseline.detection_function(rec, p)
