@@ -256,6 +256,8 @@ def fully_connected(model: TfliteModel, op: Op) -> list[Kernel]:
 
 
 def pool(model: TfliteModel, op: Op) -> list[Kernel]:
+    """MAX_POOL_2D / AVERAGE_POOL_2D over the in-bounds part of each window, as TFLM
+    (rc_max_pool, rc_avg_pool)."""
     x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
     o = op.options
     _, ih, iw, c = _dims4(x)
@@ -274,6 +276,8 @@ def pool(model: TfliteModel, op: Op) -> list[Kernel]:
 
 
 def mean(model: TfliteModel, op: Op) -> list[Kernel]:
+    """MEAN over adjacent axes as [outer, n, inner], with 1/n folded into the multiplier as
+    TFLM folds it (rc_mean)."""
     x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
     axes_t = model.tensors[op.inputs[1]]
     if axes_t.data is None:
@@ -304,6 +308,8 @@ def mean(model: TfliteModel, op: Op) -> list[Kernel]:
 
 
 def logistic(model: TfliteModel, op: Op) -> list[Kernel]:
+    """LOGISTIC in Q4.27 with gemmlowp's fixed-point exp and 1/(1+x), through a 256-entry
+    table filled at init (rc_logistic)."""
     x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
     if zero_point(y) != -128:
         raise UserError(f"op {op.index} (LOGISTIC): output zero point must be -128")
@@ -322,6 +328,7 @@ def logistic(model: TfliteModel, op: Op) -> list[Kernel]:
 
 
 def softmax(model: TfliteModel, op: Op) -> list[Kernel]:
+    """SOFTMAX over the last axis, exp of (x - max) in Q5.26 as TFLM's int8 reference (rc_softmax)."""
     x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
     if zero_point(y) != -128:
         raise UserError(f"op {op.index} (SOFTMAX): output zero point must be -128")
@@ -340,6 +347,7 @@ def softmax(model: TfliteModel, op: Op) -> list[Kernel]:
 
 
 def add(model: TfliteModel, op: Op) -> list[Kernel]:
+    """ADD of two same-shape operands rescaled with 20 bits of headroom, as TFLM (rc_add)."""
     a, b, y = (model.tensors[i] for i in (*op.inputs[:2], op.outputs[0]))
     if a.size != y.size or b.size != y.size:
         raise UserError(f"op {op.index} (ADD): broadcasting {a.shape} + {b.shape} is not supported")
@@ -359,6 +367,7 @@ def add(model: TfliteModel, op: Op) -> list[Kernel]:
 
 
 def quantize(model: TfliteModel, op: Op) -> list[Kernel]:
+    """QUANTIZE int8 -> int8: one requantisation per element (rc_requantize)."""
     x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
     if x.dtype != "int8" or y.dtype != "int8":
         raise UserError(f"op {op.index} (QUANTIZE): only int8 -> int8 is supported ({x.dtype} -> {y.dtype})")
@@ -373,6 +382,7 @@ def quantize(model: TfliteModel, op: Op) -> list[Kernel]:
 
 
 def pad(model: TfliteModel, op: Op) -> list[Kernel]:
+    """PAD of an up-to-4-D input with the output zero point (rc_pad)."""
     x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
     p = model.tensors[op.inputs[1]]
     if p.data is None or len(x.shape) > 4:
