@@ -228,3 +228,41 @@ def test_csv_bad_mapping_and_units(write_text):
     with pytest.raises(UserError, match="unknown unit 'furlong' for acceleration; use one of g, m/s"):
         importers.load_csv(path, importers.parse_columns("t=timestamp,ax=accX,ay=accY,az=accZ"),
                            units="furlong")
+
+
+def import_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="repcount import")
+    import_.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_import_out_never_replaces_a_recording_without_force(write_text, tmp_path, capsys):
+    a, b = write_text(CSV, "a.csv"), write_text(CSV, "b.csv")
+    out = tmp_path / "out"
+    cols = ["--columns", "t=timestamp,ax=accX,ay=accY,az=accZ", "--units", "m/s^2", "--time-unit", "ms"]
+    assert import_.run(import_args(["csv", str(a), *cols, "--out", str(out)])) == 0
+    before = (out / "a.rec").read_bytes()
+    with pytest.raises(UserError, match=r"a\.rec: already exists; .* --force"):
+        import_.run(import_args(["csv", str(a), *cols, "--activity", "walking", "--out", str(out)]))
+    assert (out / "a.rec").read_bytes() == before
+    assert import_.run(import_args(["csv", str(b), *cols, "--out", str(out)])) == 0  # beside, not over
+    assert import_.run(import_args(["csv", str(a), *cols, "--activity", "walking", "--out", str(out),
+                                    "--force"])) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.rec", "b.rec"]
+    assert load(out / "a.rec").segments[0].activity == "walking"
+    capsys.readouterr()
+
+
+def test_import_out_onto_a_file_is_refused_before_reading(write_text, tmp_path):
+    target = write_text("keep me", "taken")
+    with pytest.raises(UserError, match=r"--out .*taken: is a file; name a directory"):
+        import_.run(import_args(["oxford", "--root", str(tmp_path / "nowhere"), "--out", str(target)]))
+    assert target.read_text() == "keep me"
+
+
+def test_csv_beyond_the_largest_imu_range_is_a_unit_mistake(write_text):
+    path = write_text(CSV.replace("9.80665", "98.0665"), "si.csv")  # m/s^2, read as g
+    with pytest.raises(UserError, match=r"si\.csv: an acceleration of 98\.07 g lies beyond the largest "
+                                        r"IMU range \(16 g\); is the unit right"):
+        importers.load_csv(path, importers.parse_columns("t=timestamp,ax=accX,ay=accY,az=accZ"), units="g")
+    assert importers.full_scale_for(np.array([[16.0, -16.0, 0.0]])) == 16  # clipped, not wrong

@@ -22,7 +22,9 @@ import json
 import tempfile
 from pathlib import Path
 
-from repcount.data.recordings import Recording, find, load, summary
+import numpy as np
+
+from repcount.data.recordings import Recording, find, load
 from repcount.errors import UserError
 from repcount.outputs import atomic_file, check_output
 from repcount.plots import plot_recording
@@ -53,6 +55,33 @@ def plot_paths(plot: str, files: list[Path]) -> list[Path]:
                             "show them one at a time")
         seen[out] = f
     return outs
+
+
+def summary(rec: Recording) -> dict[str, object]:
+    """The figures `repcount show` prints, as one JSON-ready object."""
+    dt = np.diff(rec.t)
+    kinds: dict[str, int] = {}
+    for e in rec.events:
+        kinds[e.kind] = kinds.get(e.kind, 0) + 1
+    activities: dict[str, float] = {}
+    for s in rec.segments:
+        activities[s.activity] = activities.get(s.activity, 0.0) + s.end - s.start
+    return {
+        "path": str(rec.path) if rec.path else None,
+        "user": rec.meta.user,
+        "mount": rec.meta.mount,
+        "board": rec.meta.board,
+        "samples": len(rec.t),
+        "duration_s": rec.duration,
+        "declared_rate_hz": rec.meta.sample_rate_hz,
+        "measured_rate_hz": float(1.0 / np.median(dt)) if len(dt) else None,
+        "gaps_over_1_5_periods": int(np.sum(dt > 1.5 / rec.meta.sample_rate_hz)),
+        "full_scale_g": rec.meta.full_scale_g,
+        "events": kinds,
+        "segment_seconds": activities,
+        "counts": [{"start": c.start, "end": c.end, "kind": c.kind, "n": c.n} for c in rec.counts],
+        "warnings": list(rec.warnings),
+    }
 
 
 def _plot(rec: Recording, out: Path) -> None:

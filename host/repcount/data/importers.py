@@ -27,11 +27,19 @@ from pathlib import Path
 
 import numpy as np
 
-from repcount.data.recordings import ACCEL_UNITS, MOUNTS, Event, Meta, Recording, Segment
+from repcount.data.recordings import (
+    ACCEL_UNITS,
+    CLIP_TOLERANCE,
+    FULL_SCALES_G,
+    MOUNTS,
+    Event,
+    Meta,
+    Recording,
+    Segment,
+)
 from repcount.errors import UserError
 
 RATE_HZ = 50.0
-FULL_SCALES = (2.0, 4.0, 8.0, 16.0)
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 # Oxford placements (as spelled in stats.csv, any case) -> (placement, mount).
 OXFORD_PLACEMENTS = {
@@ -64,10 +72,20 @@ def shared_dir() -> Path:
     )
 
 
-def full_scale_for(acc_g: np.ndarray) -> float:
-    """The smallest standard IMU range that holds every value (phones do not say theirs)."""
+def full_scale_for(acc_g: np.ndarray, source: str | Path = "the data") -> float:
+    """The smallest standard IMU range that holds every value (phones do not say theirs).
+
+    A value beyond the largest range (16 g) is no accelerometer reading a recording could
+    hold: most likely the unit is wrong, so it is refused rather than clipped.
+    """
     peak = float(np.max(np.abs(acc_g))) if len(acc_g) else 0.0
-    return next((fs for fs in FULL_SCALES if peak < fs), FULL_SCALES[-1])
+    fs = next((fs for fs in FULL_SCALES_G if peak < fs), None)
+    if fs is None and peak <= FULL_SCALES_G[-1] * (1 + CLIP_TOLERANCE):
+        fs = FULL_SCALES_G[-1]
+    if fs is None:
+        raise UserError(f"{source}: an acceleration of {peak:.4g} g lies beyond the largest IMU range "
+                        f"({FULL_SCALES_G[-1]:g} g); is the unit right (--units)?")
+    return fs
 
 
 def resample(t: np.ndarray, x: np.ndarray, rate: float = RATE_HZ) -> tuple[np.ndarray, np.ndarray]:
@@ -144,7 +162,7 @@ def _oxford_trace(folder: Path, row: list[str], rate: float) -> Recording:
              "steps_in_stats_csv": row[6]}
     if notes_file.is_file():
         extra["notes"] = " ".join(notes_file.read_text(encoding="utf-8", errors="replace").split())
-    meta = Meta(sample_rate_hz=rate, full_scale_g=full_scale_for(g), mount=mount,
+    meta = Meta(sample_rate_hz=rate, full_scale_g=full_scale_for(g, folder), mount=mount,
                 user=f"oxford-{user.lower()}", board="phone", device=f"{phone}-{sensor}", extra=extra)
     events = [Event(round(float(s), 4), "step") for s in np.sort(steps)]
     segment = Segment(round(float(t[0]), 4), round(float(t[-1]), 4), "walking")
@@ -243,13 +261,14 @@ def _wisdm_session(path: Path, user: str, n: int, rows: list[tuple[float, str, f
     acc = np.array([r[2:5] for r in rows]) * ACCEL_UNITS["m/s^2"]
     segments = []
     start = 0
-    period = float(np.median(np.diff(t)))  # the last run's segment covers its last sample too
+    # The last run's segment covers its last sample's period too (at most the nominal one).
+    period = min(float(np.median(np.diff(t))), 1.0 / rate)
     for i in range(1, len(rows) + 1):
         if i == len(rows) or rows[i][1] != rows[start][1]:
             end = t[i] if i < len(rows) else t[-1] + period
             segments.append(Segment(float(t[start]), round(float(end), 6), rows[start][1]))
             start = i
-    meta = Meta(sample_rate_hz=rate, full_scale_g=full_scale_for(acc), mount="pocket",
+    meta = Meta(sample_rate_hz=rate, full_scale_g=full_scale_for(acc, path), mount="pocket",
                 user=f"wisdm-{user}", board="phone", device="unknown",
                 extra={"source": f"wisdm:{path.name}", "session": str(n)})
     return Recording(meta, t, acc, None, segments, [])
@@ -348,7 +367,7 @@ def load_csv(path: str | Path, columns: dict[str, str], units: str = "g", time_u
     t = spread_duplicates((data[:, 0] - data[0, 0]) * TIME_UNITS[time_unit])
     acc = data[:, 1:4] * ACCEL_UNITS[units]
     nominal = rate or round(1.0 / float(np.median(np.diff(t))), 1)
-    meta = Meta(sample_rate_hz=nominal, full_scale_g=full_scale_for(acc), mount=mount,
+    meta = Meta(sample_rate_hz=nominal, full_scale_g=full_scale_for(acc, path), mount=mount,
                 user=user or path.stem, board="unknown", device="unknown",
                 extra={"source": f"csv:{path.name}"})
     segments = [Segment(0.0, float(t[-1]), activity)] if activity else []

@@ -14,7 +14,9 @@ line of the first problem; nothing downstream re-checks.
 from __future__ import annotations
 
 import math
+import os
 import re
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,8 @@ from typing import IO
 
 import numpy as np
 
+from repcount.data.labels import Count, Event, Segment, first_problem
+from repcount.data.labels import number_text as _num
 from repcount.errors import UserError
 from repcount.outputs import atomic_file
 
@@ -34,41 +38,14 @@ GYRO_COLUMNS = ("gx", "gy", "gz")
 ACCEL_UNITS = {"g": 1.0, "m/s^2": 1.0 / STANDARD_G, "m/s2": 1.0 / STANDARD_G, "mg": 1e-3}
 REQUIRED_META = ("sample_rate_hz", "full_scale_g", "mount", "user")
 MOUNTS = ("wrist", "handle", "pocket", "hand", "arm", "waist", "bag", "neck", "other")
+FULL_SCALES_G = (2.0, 4.0, 8.0, 16.0)  # the ranges a 16-bit IMU offers
+# A clipped sample reads exactly full scale; the slack covers unit conversion (m/s^2 -> g).
+CLIP_TOLERANCE = 1e-3
+_STANDARD_META = ("repcount-recording", *REQUIRED_META, "board", "device", "units")
 
 
 class RecordingError(UserError):
     """A recording file that does not follow the format; the message names file and line."""
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A stretch of time in which one activity happened, e.g. jump-rope from 10 s to 40 s."""
-
-    start: float
-    end: float
-    activity: str
-
-
-@dataclass(frozen=True)
-class Event:
-    """One countable event (a jump's landing, a step's heel strike) at time `t` seconds."""
-
-    t: float
-    kind: str
-
-
-@dataclass(frozen=True)
-class Count:
-    """Between `start` and `end` there were exactly `n` events of `kind`, times unknown.
-
-    What a person can always give about a set they recorded ("that was 87 jumps") when
-    timing every event is out of reach; `repcount label` places the events later.
-    """
-
-    start: float
-    end: float
-    kind: str
-    n: int
 
 
 @dataclass
@@ -85,6 +62,7 @@ class Meta:
     extra: dict[str, str] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
+        """The `# key: value` lines, standard keys first (Writer checks them before use)."""
         items = {
             "repcount-recording": FORMAT_VERSION,
             "sample_rate_hz": _num(self.sample_rate_hz),
@@ -131,22 +109,52 @@ class Recording:
         return [s for s in self.segments if s.activity in wanted]
 
 
-def _num(x: float) -> str:
-    """Shortest text that reads back as the same float: diffable and exact."""
-    return repr(float(x)) if not float(x).is_integer() else str(int(x))
+def _check_text(text: str, what: str, forbidden: str) -> str:
+    """A name or value the loader will read back unchanged, or a RecordingError saying why not."""
+    if not text.isprintable() or text != text.strip() or any(c in text for c in forbidden):
+        raise RecordingError(
+            f"{what} {text!r} cannot be written: it must be printable, without line breaks, "
+            f"leading or trailing spaces{' or ' + ' '.join(repr(c) for c in forbidden) if forbidden else ''}"
+        )
+    return text
+
+
+def _check_name(name: str, what: str) -> str:
+    if not name:
+        raise RecordingError(f"{what} cannot be written: the name is empty")
+    return _check_text(name, what, ",")
+
+
+def _meta_lines(meta: Meta) -> list[str]:
+    """Meta.lines(), refused when the loader would refuse or misread what it writes."""
+    problem = _meta_problem(meta.sample_rate_hz, meta.full_scale_g, meta.mount, meta.user)
+    if problem:
+        raise RecordingError(f"cannot write this recording: {problem}")
+    for key, value in meta.extra.items():
+        if not key or key in _STANDARD_META:
+            raise RecordingError(f"metadata key {key!r} cannot be written as an extra: "
+                                 "it is empty or a standard key")
+        _check_text(key, "metadata key", ":")
+        _check_text(value, f"metadata {key}", "")
+    for key, value in (("board", meta.board), ("device", meta.device), ("user", meta.user)):
+        _check_text(value, f"metadata {key}", "")
+    return meta.lines()
 
 
 class Writer:
     """Writes a recording incrementally: header first, then samples and labels as they come.
 
-    Used by `simulate`, the importers and `capture`; `flush()` makes everything written so
-    far durable, so a capture that is killed leaves a valid file.
+    Used by `simulate`, the importers and `capture`. Every line is written whole, and
+    `flush()` makes everything written so far durable (fsync), so a capture that is
+    killed leaves a valid file. Metadata and label names the loader would refuse or read
+    back differently are refused here, before anything is written.
     """
 
     def __init__(self, path: str | Path, meta: Meta, gyro: bool = False, *,
                  stream: IO[str] | None = None) -> None:
         """Create `path` (replacing it), or write to an open `stream` that the caller closes."""
         self.path = Path(path)
+        lines = _meta_lines(meta)
         self._owned = stream is None
         if stream is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,7 +162,7 @@ class Writer:
         self._file: IO[str] = stream
         self._gyro = gyro
         header = ["t", *ACCEL_COLUMNS, *(GYRO_COLUMNS if gyro else ())]
-        self._file.write("\n".join(meta.lines()) + "\n" + ",".join(header) + "\n")
+        self._file.write("\n".join(lines) + "\n" + ",".join(header) + "\n")
 
     def samples(self, t: Sequence[float], acc: np.ndarray, gyro: np.ndarray | None = None) -> None:
         cols = [np.asarray(t, dtype=np.float64), *np.asarray(acc, dtype=np.float64).T]
@@ -165,16 +173,20 @@ class Writer:
         self._file.write("".join(",".join(map(_num, row)) + "\n" for row in zip(*cols, strict=True)))
 
     def event(self, t: float, kind: str) -> None:
-        self._file.write(f"@event,{_num(t)},{kind}\n")
+        self._file.write(f"@event,{_num(t)},{_check_name(kind, 'event kind')}\n")
 
     def segment(self, start: float, end: float, activity: str) -> None:
-        self._file.write(f"@segment,{_num(start)},{_num(end)},{activity}\n")
+        self._file.write(f"@segment,{_num(start)},{_num(end)},{_check_name(activity, 'activity')}\n")
 
     def count(self, start: float, end: float, kind: str, n: int) -> None:
-        self._file.write(f"@count,{_num(start)},{_num(end)},{kind},{int(n)}\n")
+        """`@count`: exactly `n` events of `kind` between `start` and `end`, times unknown."""
+        if isinstance(n, bool) or int(n) != n or n < 0:
+            raise RecordingError(f"count {n!r} of {kind} cannot be written: it must be a whole number >= 0")
+        self._file.write(f"@count,{_num(start)},{_num(end)},{_check_name(kind, 'count kind')},{int(n)}\n")
 
     def flush(self) -> None:
         self._file.flush()
+        os.fsync(self._file.fileno())
 
     def close(self) -> None:
         if self._owned:
@@ -207,75 +219,193 @@ def save(rec: Recording, path: str | Path) -> Path:
     return Path(path)
 
 
+# --- reading --------------------------------------------------------------------------------
+
+# A plain decimal number. Python's float() also takes '1_000', ' 1 ', 'infinity' and
+# non-ASCII digits; the format does not, so a file means the same to every reader.
+_NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_IS_NUMBER = re.compile(_NUMBER)
+_ROW = {n: re.compile(r"\s*,\s*".join([f"({_NUMBER})"] * n)) for n in (4, 7)}
+
+
+def plain_number(text: str) -> float | None:
+    """The finite value of a plain decimal number, or None for anything else."""
+    if not _IS_NUMBER.fullmatch(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def _is_nan_or_inf(text: str) -> bool:
+    """A NaN or an infinity spelled out: a number, but one no recording can hold."""
+    return text.lower().lstrip("+-") in ("nan", "inf", "infinity")
+
+
+class _Malformed(RecordingError):
+    """A line that does not parse: on an unterminated last line, the mark of a torn write."""
+
+
 def load(path: str | Path) -> Recording:
-    """Read and validate a recording; raise RecordingError naming file and line on bad input."""
+    """Read and validate a recording; raise RecordingError naming file and line on bad input.
+
+    The file is read line by line into flat float arrays (about 8 bytes per value, not a
+    Python object per value), so memory stays within about twice the file's size. A last
+    line cut off mid-write (no newline, and it does not parse) is left out and reported
+    in `Recording.warnings`: the samples before it are what a killed capture saved.
+    """
     path = Path(path)
     if not path.is_file():
         raise RecordingError(f"{path}: no such recording file")
-    meta: dict[str, str] = {}
-    columns: list[str] | None = None
-    rows: list[list[float]] = []
-    segments: list[Segment] = []
-    events: list[Event] = []
-    counts: list[Count] = []
-    last_t = -math.inf
+    reader = _Reader(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            for lineno, raw in enumerate(f, start=1):
+                try:
+                    reader.line(lineno, raw)
+                except _Malformed as exc:
+                    if raw.endswith("\n") or reader.columns is None:
+                        raise
+                    reason = str(exc).removeprefix(f"{path}:{lineno}: ")
+                    reader.warnings.append(
+                        f"{path}:{lineno}: last line cut off mid-write ({reason}); left out, "
+                        "the samples before it are loaded"
+                    )
     except UnicodeDecodeError as exc:
         raise RecordingError(f"{path}: not a text file ({exc.reason})") from None
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    except OSError as exc:
+        raise RecordingError(f"{path}: cannot read ({exc.strerror})") from None
+    return reader.finish()
+
+
+class _Reader:
+    """The state of one file being read: metadata, then samples and labels, line by line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.meta_lines: dict[str, tuple[int, str]] = {}
+        self.columns: list[str] | None = None
+        self.meta: Meta | None = None
+        # Samples as flat float arrays, which numpy then views without a copy.
+        self.t = array("d")
+        self.acc = array("d")
+        self.gyro = array("d")
+        self.last_t = -math.inf
+        self.limit = math.inf  # the largest |acceleration| in file units the full scale allows
+        self.labels: list[tuple[int, Segment | Event | Count]] = []
+        self.warnings: list[str] = []
+
+    def line(self, lineno: int, raw: str) -> None:
         line = raw.strip()
-        where = f"{path}:{lineno}"
         if not line:
-            continue
+            return
+        where = f"{self.path}:{lineno}"
         if line.startswith("#"):
-            if columns is not None:
-                raise RecordingError(f"{where}: metadata line after the column header")
-            key, sep, value = line[1:].partition(":")
-            if not sep:
-                raise RecordingError(f"{where}: metadata must read '# key: value', got {line!r}")
-            meta[key.strip()] = value.strip()
-            continue
-        if columns is None:
-            columns = _parse_header(line, where, meta)
-            continue
-        if line.startswith("@"):
-            label = _parse_label(line, where)
-            if isinstance(label, Segment):
-                segments.append(label)
-            elif isinstance(label, Event):
-                events.append(label)
-            else:
-                counts.append(label)
-            continue
-        row = _parse_row(line, columns, where)
-        if row[0] == last_t:
+            self._meta_line(line, where, lineno)
+        elif self.columns is None:
+            self._header(line, where)
+        elif line.startswith("@"):
+            self.labels.append((lineno, _parse_label(line, where)))
+        else:
+            self._sample(line, lineno)
+
+    def _meta_line(self, line: str, where: str, lineno: int) -> None:
+        if self.columns is not None:
+            raise RecordingError(f"{where}: metadata line after the column header")
+        key, sep, value = line[1:].partition(":")
+        key = key.strip()
+        if not sep or not key:
+            raise RecordingError(f"{where}: metadata must read '# key: value', got {line!r}")
+        if key in self.meta_lines:
             raise RecordingError(
-                f"{where}: duplicated time stamp {row[0]!r} (phone logs often carry several "
+                f"{where}: metadata {key} given twice (first on line {self.meta_lines[key][0]}); "
+                "keep one"
+            )
+        self.meta_lines[key] = (lineno, value.strip())
+
+    def _header(self, line: str, where: str) -> None:
+        values = {k: v for k, (_, v) in self.meta_lines.items()}
+        self.columns = _parse_header(line, where, values)
+        self.meta = _parse_meta(self.meta_lines, self.path)
+        self.scale = ACCEL_UNITS[self.meta.units]
+        self.limit = self.meta.full_scale_g * (1 + CLIP_TOLERANCE) / self.scale
+        self.pattern = _ROW[len(self.columns)]
+
+    def _sample(self, line: str, lineno: int) -> None:
+        match = self.pattern.fullmatch(line)
+        if match is None:
+            raise self._row_error(line, f"{self.path}:{lineno}")
+        values = [float(v) for v in match.groups()]
+        t = values[0]
+        if t <= self.last_t or max(abs(values[1]), abs(values[2]), abs(values[3])) > self.limit \
+                or math.inf in values or -math.inf in values:
+            raise self._value_error(values, match.groups(), f"{self.path}:{lineno}")
+        self.last_t = t
+        self.t.append(t)
+        self.acc.extend(values[1:4])
+        if len(values) == 7:
+            self.gyro.extend(values[4:])
+
+    def _row_error(self, line: str, where: str) -> RecordingError:
+        assert self.columns is not None
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) != len(self.columns):
+            return _Malformed(
+                f"{where}: {len(fields)} values but {len(self.columns)} columns ({','.join(self.columns)})"
+            )
+        for name, text in zip(self.columns, fields, strict=True):
+            if _IS_NUMBER.fullmatch(text):
+                continue
+            if _is_nan_or_inf(text):
+                return RecordingError(f"{where}: column {name} is {text} (NaN or infinite)")
+            return _Malformed(f"{where}: column {name}: {text!r} is not a number")
+        return _Malformed(f"{where}: cannot read {line!r}")
+
+    def _value_error(self, values: list[float], texts: Sequence[str], where: str) -> RecordingError:
+        assert self.columns is not None and self.meta is not None
+        for name, value, text in zip(self.columns, values, texts, strict=True):
+            if not math.isfinite(value):
+                return RecordingError(f"{where}: column {name} is {text} (NaN or infinite)")
+        t = values[0]
+        if t == self.last_t:
+            return RecordingError(
+                f"{where}: duplicated time stamp {t!r} (phone logs often carry several "
                 "samples per time stamp: import such a log with `repcount import csv`, which "
                 "spreads them evenly)"
             )
-        if row[0] < last_t:
-            raise RecordingError(
-                f"{where}: time goes backwards ({row[0]!r} after {last_t!r}); "
+        if t < self.last_t:
+            return RecordingError(
+                f"{where}: time goes backwards ({t!r} after {self.last_t!r}); "
                 "time stamps must be strictly increasing"
             )
-        last_t = row[0]
-        rows.append(row)
-    if columns is None:
-        raise RecordingError(
-            f"{path}: no column header found (expected a line 't,ax,ay,az' after the metadata)"
+        name, text = next((n, x) for n, v, x in zip(self.columns[1:4], values[1:4], texts[1:4], strict=True)
+                          if abs(v) > self.limit)
+        return RecordingError(
+            f"{where}: column {name} is {text} {self.meta.units}, beyond the full scale of "
+            f"{_num(self.meta.full_scale_g)} g (an IMU cannot read more than its range: is "
+            "full_scale_g or the unit wrong?)"
         )
-    if not rows:
-        raise RecordingError(f"{path}: the recording holds no samples")
-    m = _parse_meta(meta, path)
-    data = np.array(rows, dtype=np.float64)
-    scale = ACCEL_UNITS[m.units]
-    acc = data[:, 1:4] * scale
-    gyro = data[:, 4:7] if len(columns) == 7 else None
-    if m.units != "g":
-        m.units = "g"
-    return Recording(m, data[:, 0].copy(), acc, gyro, segments, events, path, counts)
+
+    def finish(self) -> Recording:
+        if self.columns is None or self.meta is None:
+            raise RecordingError(
+                f"{self.path}: no column header found (expected a line 't,ax,ay,az' after the metadata)"
+            )
+        if not self.t:
+            raise RecordingError(f"{self.path}: the recording holds no samples")
+        t = np.frombuffer(self.t, dtype=np.float64)
+        acc = np.frombuffer(self.acc, dtype=np.float64).reshape(-1, 3)
+        if self.scale != 1.0:
+            acc *= self.scale
+        gyro = np.frombuffer(self.gyro, dtype=np.float64).reshape(-1, 3) if len(self.columns) == 7 else None
+        problem = first_problem(self.labels, float(t[0]), float(t[-1]), 1.0 / self.meta.sample_rate_hz)
+        if problem:
+            raise RecordingError(f"{self.path}:{problem[0]}: {problem[1]}")
+        self.meta.units = "g"
+        by_type: dict[type, list] = {Segment: [], Event: [], Count: []}
+        for _, label in self.labels:
+            by_type[type(label)].append(label)
+        return Recording(self.meta, t, acc, gyro, by_type[Segment], by_type[Event], self.path,
+                         by_type[Count], self.warnings)
 
 
 def _parse_header(line: str, where: str, meta: dict[str, str]) -> list[str]:
@@ -304,61 +434,50 @@ def _parse_header(line: str, where: str, meta: dict[str, str]) -> list[str]:
     return cols
 
 
-def _parse_row(line: str, columns: list[str], where: str) -> list[float]:
-    fields = line.split(",")
-    if len(fields) != len(columns):
-        raise RecordingError(
-            f"{where}: {len(fields)} values but {len(columns)} columns ({','.join(columns)})"
-        )
-    row = []
-    for name, text in zip(columns, fields, strict=True):
-        try:
-            value = float(text)
-        except ValueError:
-            raise RecordingError(f"{where}: column {name}: {text.strip()!r} is not a number") from None
-        if math.isnan(value) or math.isinf(value):
-            raise RecordingError(f"{where}: column {name} is {text.strip()} (NaN or infinite)")
-        row.append(value)
-    return row
-
-
 def _parse_label(line: str, where: str) -> Segment | Event | Count:
     fields = [f.strip() for f in line[1:].split(",")]
-    try:
-        if fields[0] == "event" and len(fields) == 3:
-            return Event(_finite(fields[1]), fields[2])
-        if fields[0] == "segment" and len(fields) == 4:
-            start, end = _finite(fields[1]), _finite(fields[2])
-            if end <= start:
-                raise RecordingError(f"{where}: segment ends at {end} before it starts at {start}")
-            return Segment(start, end, fields[3])
-        if fields[0] == "count" and len(fields) == 5:
-            start, end = _finite(fields[1]), _finite(fields[2])
-            if end <= start:
-                raise RecordingError(f"{where}: count ends at {end} before it starts at {start}")
-            if not re.fullmatch(r"[0-9]+", fields[4]):
-                raise RecordingError(f"{where}: count N must be a non-negative integer, got {fields[4]!r}")
-            return Count(start, end, fields[3], int(fields[4]))
-    except ValueError:
-        raise RecordingError(f"{where}: label times must be numbers: {line!r}") from None
-    raise RecordingError(
-        f"{where}: unknown label line {line!r}; expected '@event,TIME,KIND' or "
-        "'@segment,START,END,ACTIVITY' or '@count,START,END,KIND,N'"
-    )
+    shapes = {"event": 3, "segment": 4, "count": 5}
+    if shapes.get(fields[0]) != len(fields):
+        raise _Malformed(
+            f"{where}: unknown label line {line!r}; expected '@event,TIME,KIND', "
+            "'@segment,START,END,ACTIVITY' or '@count,START,END,KIND,N'"
+        )
+    times = [plain_number(f) for f in fields[1:3 if fields[0] != "event" else 2]]
+    if None in times:
+        raise _Malformed(f"{where}: label times must be numbers: {line!r}")
+    if not fields[-1 if fields[0] != "count" else -2]:
+        raise _Malformed(f"{where}: the label names no {'activity' if fields[0] == 'segment' else 'kind'}")
+    if fields[0] == "event":
+        return Event(times[0], fields[2])  # type: ignore[arg-type]
+    start, end = times  # type: ignore[misc]
+    if end <= start:
+        raise RecordingError(f"{where}: {fields[0]} ends at {end} before it starts at {start}")
+    if fields[0] == "segment":
+        return Segment(start, end, fields[3])
+    if not re.fullmatch(r"[0-9]+", fields[4]):
+        raise _Malformed(f"{where}: the count N must be a whole number >= 0, got {fields[4]!r}")
+    return Count(start, end, fields[3], int(fields[4]))
 
 
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(text)
-    return value
+def _meta_problem(rate: float, full_scale: float, mount: str, user: str) -> str | None:
+    """What is wrong with the four required values, by the documented value sets, if anything."""
+    if not (math.isfinite(rate) and rate > 0):
+        return f"sample_rate_hz is {_num(rate)}; it must be a finite number above 0 (e.g. 50)"
+    if full_scale not in FULL_SCALES_G:
+        return (f"full_scale_g is {_num(full_scale)}; an IMU's range is one of "
+                f"{', '.join(map(_num, FULL_SCALES_G))} g")
+    if mount not in MOUNTS:
+        return f"mount {mount!r} is not one of {', '.join(MOUNTS)}"
+    if not user:
+        return "user is empty; name who was recorded (every accuracy figure splits by it)"
+    return None
 
 
-def _parse_meta(meta: dict[str, str], path: Path) -> Meta:
-    version = meta.pop("repcount-recording", None)
+def _parse_meta(meta: dict[str, tuple[int, str]], path: Path) -> Meta:
+    line, version = meta.pop("repcount-recording", (0, None))
     if version != FORMAT_VERSION:
         raise RecordingError(
-            f"{path}: not a repcount recording of format {FORMAT_VERSION} "
+            f"{path}{f':{line}' if line else ''}: not a repcount recording of format {FORMAT_VERSION} "
             f"(first line should be '# repcount-recording: {FORMAT_VERSION}', got {version!r})"
         )
     missing = [k for k in REQUIRED_META if k not in meta]
@@ -367,35 +486,47 @@ def _parse_meta(meta: dict[str, str], path: Path) -> Meta:
             f"{path}: missing metadata {', '.join(missing)} (add lines like '# {missing[0]}: ...' "
             "before the column header)"
         )
-    try:
-        rate = float(meta.pop("sample_rate_hz"))
-        fs = float(meta.pop("full_scale_g"))
-    except ValueError:
-        raise RecordingError(f"{path}: sample_rate_hz and full_scale_g must be numbers") from None
-    if not (rate > 0 and fs > 0):
-        raise RecordingError(f"{path}: sample_rate_hz and full_scale_g must be positive")
+    texts = {k: v for k, (_, v) in meta.items()}
+    if not all(_IS_NUMBER.fullmatch(texts[k]) or _is_nan_or_inf(texts[k])
+               for k in ("sample_rate_hz", "full_scale_g")):
+        raise RecordingError(f"{path}: sample_rate_hz and full_scale_g must be numbers")
+    rate, fs = float(texts["sample_rate_hz"]), float(texts["full_scale_g"])
+    problem = _meta_problem(rate, fs, texts["mount"], texts["user"])
+    if problem:
+        key = problem.split()[0]
+        raise RecordingError(f"{path}:{meta[key][0]}: {problem}")
     return Meta(
         sample_rate_hz=rate,
         full_scale_g=fs,
-        mount=meta.pop("mount"),
-        user=meta.pop("user"),
-        board=meta.pop("board", "unknown"),
-        device=meta.pop("device", "unknown"),
-        units=meta.pop("units", "g"),
-        extra=meta,
+        mount=texts.pop("mount"),
+        user=texts.pop("user"),
+        board=texts.pop("board", "unknown"),
+        device=texts.pop("device", "unknown"),
+        units=texts.pop("units", "g"),
+        extra={k: v for k, v in texts.items() if k not in _STANDARD_META},
     )
 
 
 def find(paths: Iterable[str | Path]) -> list[Path]:
-    """Recording files named directly or found (recursively) in the given directories."""
+    """Recording files named directly or found (recursively) in the given directories.
+
+    Each file comes once, however it was reached (`data/a.rec data/`, a symlink): the
+    figures computed over recordings must not count one twice.
+    """
+    paths = list(paths)
     found: list[Path] = []
+    seen: set[Path] = set()
     for p in map(Path, paths):
         if p.is_dir():
-            found += sorted(p.rglob(f"*{SUFFIX}"))
+            files = sorted(p.rglob(f"*{SUFFIX}"))
         elif p.is_file():
-            found.append(p)
+            files = [p]
         else:
             raise UserError(f"{p}: no such file or directory")
+        for f in files:
+            if f.resolve() not in seen:
+                seen.add(f.resolve())
+                found.append(f)
     if not found:
         raise UserError(f"no {SUFFIX} recordings in {', '.join(map(str, paths))}")
     return found
@@ -404,30 +535,3 @@ def find(paths: Iterable[str | Path]) -> list[Path]:
 def load_all(paths: Iterable[str | Path]) -> list[Recording]:
     """Every recording `find` reaches from `paths`, each validated by `load`."""
     return [load(p) for p in find(paths)]
-
-
-def summary(rec: Recording) -> dict[str, object]:
-    """The figures `repcount show` prints, as one JSON-ready object."""
-    dt = np.diff(rec.t)
-    kinds: dict[str, int] = {}
-    for e in rec.events:
-        kinds[e.kind] = kinds.get(e.kind, 0) + 1
-    activities: dict[str, float] = {}
-    for s in rec.segments:
-        activities[s.activity] = activities.get(s.activity, 0.0) + s.end - s.start
-    return {
-        "path": str(rec.path) if rec.path else None,
-        "user": rec.meta.user,
-        "mount": rec.meta.mount,
-        "board": rec.meta.board,
-        "samples": len(rec.t),
-        "duration_s": rec.duration,
-        "declared_rate_hz": rec.meta.sample_rate_hz,
-        "measured_rate_hz": float(1.0 / np.median(dt)) if len(dt) else None,
-        "gaps_over_1_5_periods": int(np.sum(dt > 1.5 / rec.meta.sample_rate_hz)),
-        "full_scale_g": rec.meta.full_scale_g,
-        "events": kinds,
-        "segment_seconds": activities,
-        "counts": [{"start": c.start, "end": c.end, "kind": c.kind, "n": c.n} for c in rec.counts],
-        "warnings": list(rec.warnings),
-    }
