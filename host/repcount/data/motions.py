@@ -192,15 +192,20 @@ def vertical_hops(tr: Track, takeoffs: np.ndarray, landings: np.ndarray, t_first
 # --- jump rope ----------------------------------------------------------------------------
 
 
-def jump_bout(tr: Track, t0: float, n_jumps: int, miss: bool) -> float:
-    """A bout of rope jumping from t0: swing-over, `n_jumps` landings, then a miss or a stop.
+@dataclass
+class _Hops:
+    """A bout's timeline: every take-off and landing, the impacts, and the rope's passes."""
 
-    Returns the time the bout ends. Labels: segment `jump-rope`; events `jump` and
-    `double-under` at each landing, `miss` where the rope catches the feet.
-    """
-    st, rng = tr.style, tr.rng
-    period = 1.0 / (st.jump_rate_hz * rng.uniform(0.94, 1.06))
-    contact = period * (1 - st.flight_fraction)
+    takeoffs: list[float] = field(default_factory=list)
+    landings: list[float] = field(default_factory=list)
+    bounces: list[bool] = field(default_factory=list)  # True: an in-between hop, no rope pass
+    anchors_t: list[float] = field(default_factory=list)  # times the rope has turned ...
+    anchors_turns: list[float] = field(default_factory=list)  # ... this many times
+    turns: float = 0.0  # rope turns after the last jump
+
+
+def _jump_kinds(st: Style, rng: np.random.Generator, n_jumps: int) -> list[str]:
+    """`jump` or `double-under` per jump: bursts of doubles start at random, never in the first 3."""
     kinds = []
     burst = 0
     for k in range(n_jumps):
@@ -208,6 +213,18 @@ def jump_bout(tr: Track, t0: float, n_jumps: int, miss: bool) -> float:
             burst = int(rng.integers(2, 12))
         kinds.append("double-under" if burst > 0 else "jump")
         burst = max(burst - 1, 0)
+    return kinds
+
+
+def _jump_timeline(tr: Track, t0: float, n_jumps: int) -> tuple[_Hops, float, float, float]:
+    """Take-offs, landings and rope passes of `n_jumps` jumps from t0 (labels the landings).
+
+    Returns the timeline, the swing-over's start, the next rope pass and the bout's period.
+    """
+    st, rng = tr.style, tr.rng
+    period = 1.0 / (st.jump_rate_hz * rng.uniform(0.94, 1.06))
+    contact = period * (1 - st.flight_fraction)
+    kinds = _jump_kinds(st, rng, n_jumps)
     double = np.array([k == "double-under" for k in kinds])
     jit = st.rhythm_jitter
     flight = period * st.flight_fraction * (1 + jit * rng.standard_normal(n_jumps))
@@ -216,39 +233,52 @@ def jump_bout(tr: Track, t0: float, n_jumps: int, miss: bool) -> float:
 
     swing = t0 + rng.uniform(0.3, 0.7)  # the hands start turning the rope from behind
     first_pass = swing + rng.uniform(0.45, 0.7)
-    takeoffs, landings, anchors_t, anchors_turns = [], [], [swing, first_pass], [-0.6, 0.0]
-    bounces: list[bool] = []
+    hops = _Hops(anchors_t=[swing, first_pass], anchors_turns=[-0.6, 0.0])
     turns, t_pass = 0.0, first_pass
     for k in range(n_jumps):
         f = flight[k]
         take = t_pass - (f / 4 if double[k] else f / 2)
         land = take + f
         if double[k]:
-            anchors_t.append(take + 3 * f / 4)
-            anchors_turns.append(turns + 1)
+            hops.anchors_t.append(take + 3 * f / 4)
+            hops.anchors_turns.append(turns + 1)
             turns += 2
         else:
             turns += 1
-        takeoffs.append(take)
-        landings.append(land)
-        bounces.append(False)
+        hops.takeoffs.append(take)
+        hops.landings.append(land)
+        hops.bounces.append(False)
         tr.event(land, kinds[k])
         next_f = flight[k + 1] if k + 1 < n_jumps else period * st.flight_fraction
         next_double = k + 1 < n_jumps and double[k + 1]
         t_pass = land + contacts[k] + (next_f / 4 if next_double else next_f / 2)
         if k + 1 < n_jumps:
-            anchors_t.append(t_pass)
-            anchors_turns.append(turns)
+            hops.anchors_t.append(t_pass)
+            hops.anchors_turns.append(turns)
         if st.double_bounce and k + 1 < n_jumps and contacts[k] > 0.25:
             hop = rng.uniform(0.05, 0.08)  # the in-between bounce: a tiny hop, no rope pass
             mid = land + contacts[k] / 2
-            takeoffs.append(mid - hop / 2)
-            landings.append(mid + hop / 2)
-            bounces.append(True)
-    last = landings[-1] if landings else first_pass
+            hops.takeoffs.append(mid - hop / 2)
+            hops.landings.append(mid + hop / 2)
+            hops.bounces.append(True)
+    hops.turns = turns
+    return hops, swing, t_pass, period
+
+
+def jump_bout(tr: Track, t0: float, n_jumps: int, miss: bool) -> float:
+    """A bout of rope jumping from t0: swing-over, `n_jumps` landings, then a miss or a stop.
+
+    Returns the time the bout ends. Labels: segment `jump-rope`; events `jump` and
+    `double-under` at each landing, `miss` where the rope catches the feet.
+    """
+    st, rng = tr.style, tr.rng
+    hops, swing, t_pass, period = _jump_timeline(tr, t0, n_jumps)
+    takeoffs, landings = hops.takeoffs, hops.landings
+    anchors_t, anchors_turns, turns = hops.anchors_t, hops.anchors_turns, hops.turns
+    last = landings[-1] if landings else anchors_t[1]
     impacts = np.array(landings)
     # Harder landings after longer flights; the in-between bounces land softly.
-    rope_jump = ~np.array(bounces, dtype=bool)
+    rope_jump = ~np.array(hops.bounces, dtype=bool)
     amp = st.impact_g * np.where(rope_jump, np.clip((impacts - np.array(takeoffs)) / 0.3, 0.7, 2.0), 0.2)
     if miss:
         # The rope hits the feet at the next pass: a weak hop or a stumble, and the rope stops dead.
