@@ -30,7 +30,7 @@ def render_firmware(model_dir: Path, out: Path) -> Path:
     from repcount.device.emulator import build
     from repcount.firmware import render as firmware
 
-    card_mount = firmware.load_model(model_dir).card.get("mount")
+    card_mount = firmware.open_model(model_dir).card.mount
     mount = card_mount if card_mount in ("wrist", "handle") else "wrist"
     firmware.render(model_dir, QEMU_BOARD, out, engine="native", mount=mount)
     build(out)

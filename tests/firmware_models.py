@@ -77,7 +77,7 @@ def write_model_dir(directory: Path, data: bytes, name: str, mount: str = "wrist
         "output": {"scale": float(tout.scale[0]), "zero_point": int(tout.zero_point[0])},
         "counting": {"threshold": 40, "refractory": 3, "take_start": 3, "take_count": HOP // OUT_STRIDE,
                      "out_stride": OUT_STRIDE, "event_offset_s": 0.0},
-        "model_hash": "not-trusted-by-the-renderer",
+        "model_hash": m.model_hash,  # the renderer takes the hash from the .tflite, after checking this
         "tflite_bytes": len(data),
         "ops": ["NOT_TRUSTED"],
         "arena_bytes": tflm.measure_arena(data),

@@ -139,8 +139,8 @@ def test_a_recording_at_another_rate_is_refused_naming_both_rates(model: Path) -
     )
     with pytest.raises(
         UserError,
-        match=r"data/fast\.rec: recorded at 100 Hz, but the model jumprope-wrist .* "
-        r"runs at 50 Hz; resample",
+        match=r"data/fast\.rec: recorded at 100 Hz but the model runs at 50 Hz; resample it to 50 Hz first "
+        r"\(model .*/m;",
     ):
         opened.check_recording(rec)
     opened.check_recording(Recording(Meta(50.0, 8.0, "wrist", "u1"), np.arange(10) / 50.0, np.zeros((10, 3))))

@@ -35,10 +35,12 @@ ARM_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=har
 # A card like a shipped one, with an input rescale that exercises rounding and saturation.
 CARD = {
     "name": "core-test", "task": "jump-rope", "mount": "wrist",
-    "sample_rate_hz": 50, "full_scale_g": 8, "window": 24, "hop": 8, "output_len": 12,
-    "input": {"zero_point": -3, "multiplier": 1518500250, "shift": -5},
-    "output": {"zero_point": -128},
-    "counting": {"threshold": 30, "refractory": 2, "take_start": 4, "take_count": 4, "out_stride": 2},
+    "sample_rate_hz": 50, "full_scale_g": 8, "window": 24, "hop": 8, "input_len": 72, "output_len": 12,
+    "input": {"scale": 0.03125, "zero_point": -3, "multiplier": 1518500250, "shift": -5},
+    "output": {"scale": 0.00390625, "zero_point": -128},
+    "counting": {"threshold": 30, "refractory": 2, "take_start": 4, "take_count": 4, "out_stride": 2,
+                 "event_offset_s": 0.0},
+    "model_hash": "0123456789abcdef", "tflite_bytes": 0, "ops": [],
 }
 
 
@@ -46,7 +48,7 @@ def render_core(out: Path, board_id: str = "xiao-nrf52840-sense", mount: str = "
                 card: dict | None = None) -> Path:
     """rc_pipeline.[ch] and rc_engine.h rendered as `repcount firmware` renders them."""
     context = {
-        "model": {**firmware.pipeline_context(card or CARD), "input_len": (card or CARD)["window"] * 3},
+        "model": firmware.pipeline_context(ModelCard.from_dict(card or CARD)),
         "board": firmware.board_context(boards.load(board_id), mount),
         "engine": "test",
     }
@@ -200,7 +202,7 @@ def test_pipeline_schedules_windows_quantises_and_counts_like_the_reference(core
     for k, fields in enumerate(inferences):
         expected = q[k * hop:k * hop + window].ravel()  # time-major, x y z interleaved
         assert np.array_equal(np.array(fields[2:], dtype=np.int64), expected), f"inference {k}"
-    params = CountingParams.from_card(CARD)
+    params = ModelCard.from_dict(CARD).counting_params
     expected_events = count_events(outputs.tolist(), params)
     events = [line.split() for line in lines if line.startswith("E ")]
     assert [int(e[1]) for e in events] == expected_events

@@ -11,6 +11,7 @@ from counting_data import impacts_recording
 from repcount.data.recordings import Event, Meta, Recording, Segment
 from repcount.errors import UserError
 from repcount.learn import baseline, counting, evaluation, tasks
+from repcount.learn.card import ModelDir, OutputScaling
 
 JR = tasks.get("jump-rope")
 
@@ -47,8 +48,12 @@ def test_summary_pools_events_and_groups_by_placement() -> None:
 
 
 def test_float_scores_go_on_the_int8_output_grid() -> None:
-    got = evaluation.float_to_int8_scores(np.array([0.0, 0.5, 0.999, 1.0, 0.25]))
+    grid = OutputScaling(1 / 256, -128)
+    got = evaluation.float_to_int8_scores(np.array([0.0, 0.5, 0.999, 1.0, 0.25]), grid)
     assert got.tolist() == [-128, 0, 127, 127, -64]
+    # the grid is the card's, never a constant: a symmetric output grid puts 0.0 at 0
+    got = evaluation.float_to_int8_scores(np.array([0.0, 0.5, -2.0]), OutputScaling(1 / 64, 0))
+    assert got.tolist() == [0, 32, -128]
 
 
 def test_event_times_follow_the_recordings_own_clock() -> None:
@@ -104,4 +109,4 @@ def test_a_broken_card_is_a_clear_error_naming_the_file(tmp_path: Path) -> None:
     (tmp_path / "card.json").write_text("{not json")
     (tmp_path / "model.tflite").write_bytes(b"")
     with pytest.raises(UserError, match=r"card\.json: not valid JSON .*restore its card\.json"):
-        evaluation.load_model(tmp_path, with_float=False)
+        ModelDir.open(tmp_path)

@@ -30,6 +30,7 @@ from repcount.learn import (
     tflm,
     training,  # noqa: E402
 )
+from repcount.learn.card import ModelDir  # noqa: E402
 
 
 def parse(module, argv: list[str]) -> argparse.Namespace:  # noqa: ANN001
@@ -114,7 +115,7 @@ def test_arena_measured_is_the_smallest_that_works(trained: Path) -> None:
 
 
 def test_int8_in_tflm_agrees_with_the_float_qat_model(trained: Path, data_dir: Path) -> None:
-    pipes = evaluation.load_model(trained, with_float=True)
+    pipes = evaluation.load_pipelines(ModelDir.open(trained), with_float=True)
     rec = evaluation.load_data([str(data_dir / "u1.rec")])[0]
     o8 = pipes.int8_outputs(rec)
     of = pipes.float_outputs(rec)
@@ -131,7 +132,7 @@ def test_int8_in_tflm_agrees_with_the_float_qat_model(trained: Path, data_dir: P
 def test_counts_held_out_recording_with_known_events(trained: Path, data_dir: Path) -> None:
     card = card_of(trained)
     (held,) = card["training"]["held_out_users"]
-    pipes = evaluation.load_model(trained, with_float=False)
+    pipes = evaluation.load_pipelines(ModelDir.open(trained), with_float=False)
     recs = [r for r in evaluation.load_data([str(data_dir)]) if r.meta.user == held]
     res = pipes.run(recs, ["int8"], lambda _: None)["results"]["int8"][0]
     s = evaluation.summarize([res], pipes.task)

@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "capture": ("repcount.commands.capture", "record labelled IMU data from a board over serial"),
     "label": ("repcount.commands.label", "place exactly N events in count-only recordings (@count labels)"),
     "train": ("repcount.learn.training", "train a quantization-aware CNN and export an int8 model"),
-    "evaluate": ("repcount.learn.evaluation", "measure counting accuracy of float, int8 and baseline"),
+    "evaluate": ("repcount.commands.evaluate", "measure counting accuracy of float, int8 and baseline"),
     "firmware": ("repcount.firmware.render", "render a firmware project for a board from a model"),
     "emulate": ("repcount.device.emulator", "run a firmware on the emulated Cortex-M4F board"),
     "hil": ("repcount.device.hil", "hardware-in-the-loop: replay recordings to a device, compare"),

@@ -22,6 +22,7 @@ import numpy as np
 from repcount.data.recordings import Recording
 from repcount.errors import UserError
 from repcount.learn import export, tflite_model
+from repcount.learn.card import ModelCard
 from repcount.learn.model import Geometry, InputQuant, dequantize, int8_input, windows
 
 WINDOW = 200
@@ -150,13 +151,12 @@ def classification_report(true: np.ndarray, pred: np.ndarray, classes: Sequence[
     }
 
 
-def measure(card: dict, model_bytes: bytes, float_model, recs: Sequence[Recording]) -> dict:  # noqa: ANN001
+def measure(card: ModelCard, model_bytes: bytes, float_model, recs: Sequence[Recording]) -> dict:  # noqa: ANN001
     """Float and int8 (TFLM) reports on the windows of `recs`, classes as in the card."""
     from repcount.learn import tflm
 
-    i = card["input"]
-    q = InputQuant(i["scale"], i["zero_point"], i["multiplier"], i["shift"], card["full_scale_g"])
-    x8, y, classes, _ = labelled_windows(recs, q, card["classes"], stride=HOP)
+    q = card.input_quant
+    x8, y, classes, _ = labelled_windows(recs, q, list(card.classes or ()), stride=HOP)
     out: dict = {"int8": classification_report(y, tflm.run(model_bytes, x8).argmax(axis=1), classes)}
     if float_model is not None:
         p = np.asarray(float_model(dequantize(x8, q.scale, q.zero_point), training=False))

@@ -190,17 +190,30 @@ class ModelCard:
     @property
     def geometry(self) -> Geometry:
         """Window, hop and the counting stream's slice (a counting model's card only)."""
-        c = self._counting()
+        c = self.counter
         return Geometry(self.window, self.hop, c.out_stride, c.take_start)
 
     @property
     def counting_params(self) -> CountingParams:
-        return self._counting().params
+        return self.counter.params
 
-    def _counting(self) -> Counting:
+    @property
+    def counter(self) -> Counting:
+        """The counting parameters; a clear error for a model that counts nothing (activity)."""
         if self.counting is None:
             raise UserError(f"{self.name}: a {self.task!r} model counts nothing (its card has no counting)")
         return self.counting
+
+    def check_recording(self, rec: Recording, model: str | None = None) -> None:
+        """The model runs on samples at its own rate: a recording at another rate is refused."""
+        rate, want = float(rec.meta.sample_rate_hz), self.sample_rate_hz
+        if abs(rate - want) > 1e-6:
+            where = rec.path if rec.path is not None else rec.name
+            raise UserError(
+                f"{where}: recorded at {rate:g} Hz but the model runs at {want:g} Hz; resample it to "
+                f"{want:g} Hz first (model {model or self.name}; `repcount import` resamples, "
+                "`repcount capture` records at the model's rate)"
+            )
 
     def _check(self, where: str) -> None:
         """Ranges and consistency of the fields, each failure naming its field."""
@@ -325,13 +338,7 @@ class ModelDir:
 
     def check_recording(self, rec: Recording) -> None:
         """A recording this model can be run on: recorded at the model's sample rate."""
-        rate, want = float(rec.meta.sample_rate_hz), self.card.sample_rate_hz
-        if abs(rate - want) > 1e-6:
-            where = rec.path if rec.path is not None else rec.name
-            raise UserError(
-                f"{where}: recorded at {rate:g} Hz, but the model {self.card.name} ({self.path}) runs at "
-                f"{want:g} Hz; resample the recording to {want:g} Hz (or record or simulate it at that rate)"
-            )
+        self.card.check_recording(rec, str(self.path))
 
 
 def check_pair(card: ModelCard, model: tflite_model.TfliteModel, where: str = CARD_FILE) -> None:

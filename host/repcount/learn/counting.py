@@ -28,24 +28,13 @@ INT8_MIN = -128
 
 @dataclass(frozen=True)
 class CountingParams:
-    """What a model card's `counting` object holds (integers only)."""
+    """The integers of a model card's `counting` object (ModelCard.counting_params)."""
 
     threshold: int
     refractory: int
     take_start: int
     take_count: int
     out_stride: int
-
-    @classmethod
-    def from_card(cls, card: dict) -> CountingParams:
-        c = card["counting"]
-        return cls(
-            int(c["threshold"]),
-            int(c["refractory"]),
-            int(c["take_start"]),
-            int(c["take_count"]),
-            int(c["out_stride"]),
-        )
 
 
 class Counter:

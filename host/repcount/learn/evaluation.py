@@ -2,39 +2,40 @@
 
 Runs each recording through the pipelines the way the device does: windows every `hop`
 samples, the int8 model in TFLite Micro's own kernels, the counting post-processor of
-repcount/counting.py on the int8 scores. The float pipeline runs the float (QAT) Keras
-model on the same int8 inputs, puts its sigmoid scores on the int8 output grid and
-counts them with the same post-processor, so the two differ only by quantisation. The
-baseline (`--baseline peaks`) is a classic windowed peak detector (repcount/baseline.py).
+repcount.learn.counting on the int8 scores. The float pipeline runs the float (QAT)
+Keras model on the same int8 inputs, puts its sigmoid scores on the model's int8 output
+grid (the card's output scale and zero point) and counts them with the same
+post-processor, so the two differ only by quantisation. The baseline is a classic
+windowed peak detector (repcount.learn.baseline).
 
-Figures (ARCHITECTURE.md): count_mape (recordings with >= 20 true events), event_f1 at
+Figures (docs/metrics.md): count_mape (recordings with >= 20 true events), event_f1 at
 the task's tolerance, false_counts_per_hour (events counted in segments that are not the
-target activity), per-recording count errors, a per-mount/placement breakdown, and the
-float agreement of the int8 outputs with the float model's.
-
-Examples:
-  repcount evaluate --model models/jumprope-wrist --data data/sim-test
-  repcount evaluate --model models/steps --data oxford --users oxford-dario --baseline peaks --json
-  repcount evaluate --model models/jumprope-handle --data data/test --plot plots/
+target activity), per-recording count errors, the same figures per mount/placement group
+and per person with the worst person named (a counter that is right on average can be
+broken for one person), and the float agreement of the int8 outputs with the float
+model's. The command that prints them is repcount.commands.evaluate.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from repcount.data.recordings import Recording, load_all
+from repcount import heavy
+from repcount.data.importers import load_oxford
+from repcount.data.recordings import Recording, find, load
 from repcount.errors import UserError
-from repcount.learn import counting, metrics, tasks
-from repcount.learn.model import Geometry, InputQuant, dequantize, int8_input, sample_time, windows
+from repcount.learn import activity, baseline, counting, metrics, tasks, tflm
+from repcount.learn.card import ModelCard, ModelDir, OutputScaling
+from repcount.learn.model import Geometry, dequantize, int8_input, sample_time, windows
+from repcount.plots import plot_recording
 
 PIPELINES = ("float", "int8", "baseline")
+OXFORD = "oxford"  # the data source word that names the Oxford step data
 
 
 @dataclass
@@ -57,15 +58,18 @@ def group_of(rec: Recording) -> str:
 
 
 def load_data(sources: Sequence[str]) -> list[Recording]:
-    """Recordings from directories/files; the word `oxford` names the Oxford step data."""
-    recs: list[Recording] = []
-    paths = [s for s in sources if s != "oxford"]
-    if "oxford" in sources:
-        from repcount.data.importers import load_oxford
+    """Recordings from directories/files; the word `oxford` names the Oxford step data.
 
+    A file reached twice (named directly and through its directory) is loaded once: it
+    would otherwise count twice in every figure.
+    """
+    recs: list[Recording] = []
+    paths = [s for s in sources if s != OXFORD]
+    if OXFORD in sources:
         recs += load_oxford()
     if paths:
-        recs += load_all(paths)
+        unique = dict.fromkeys(p.resolve() for p in find(paths))
+        recs += [load(p) for p in unique]
     return recs
 
 
@@ -74,9 +78,10 @@ def inference_windows(x: np.ndarray, g: Geometry) -> np.ndarray:
     return windows(x, g, g.hop)
 
 
-def float_to_int8_scores(p: np.ndarray) -> np.ndarray:
-    """Float sigmoid scores on the model's int8 output grid (scale 1/256, zero point -128)."""
-    return np.clip(np.round(np.asarray(p, dtype=np.float64) * 256.0) - 128, -128, 127).astype(np.int8)
+def float_to_int8_scores(p: np.ndarray, output: OutputScaling) -> np.ndarray:
+    """Float sigmoid scores on the model's int8 output grid (the card's output scale, zero point)."""
+    q = np.round(np.asarray(p, dtype=np.float64) / output.scale) + output.zero_point
+    return np.clip(q, -128, 127).astype(np.int8)
 
 
 def event_times(
@@ -109,7 +114,7 @@ def result_for(
 
 
 def summarize(results: Sequence[Result], task: tasks.Task) -> dict:
-    """The ARCHITECTURE.md figures over a set of results (one pipeline)."""
+    """The docs/metrics.md figures over a set of results (one pipeline)."""
     tp = fp = fn = 0
     for r in results:
         s = metrics.event_scores(r.true_t, r.pred_t, task.event_tolerance_s)
@@ -135,11 +140,29 @@ def summarize(results: Sequence[Result], task: tasks.Task) -> dict:
     }
 
 
+def worst_user(per_user: dict[str, dict]) -> dict[str, Any] | None:
+    """The person the counter serves worst: the largest count MAPE (None if no one has one).
+
+    A mean over people hides a counter that is far off for one of them; this names them.
+    """
+    scored = [(s["count_mape"], u) for u, s in per_user.items() if s["count_mape"] is not None]
+    if not scored:
+        return None
+    mape, user = max(scored)
+    s = per_user[user]
+    return {"user": user, "count_mape": mape, "event_f1": s["event_f1"],
+            "false_counts_per_hour": s["false_counts_per_hour"]}
+
+
 def breakdown(results: Sequence[Result], task: tasks.Task) -> dict:
-    """`summarize` per mount/placement group, plus each recording's count error."""
+    """`summarize` per mount/placement group and per person, the worst person, each recording's error."""
     groups = sorted({r.group for r in results})
+    users = sorted({r.user for r in results})
+    per_user = {u: summarize([r for r in results if r.user == u], task) for u in users}
     return {
         "by_group": {g: summarize([r for r in results if r.group == g], task) for g in groups},
+        "per_user": per_user,
+        "worst_user": worst_user(per_user),
         "per_recording": [
             {
                 "recording": r.recording,
@@ -158,22 +181,18 @@ def breakdown(results: Sequence[Result], task: tasks.Task) -> dict:
 class Pipelines:
     """A trained model's pipelines (float Keras, int8 TFLM, baseline) over recordings."""
 
-    def __init__(self, card: dict, model_bytes: bytes, float_model=None) -> None:  # noqa: ANN001
+    def __init__(self, card: ModelCard, model_bytes: bytes, float_model: Any = None) -> None:
         self.card = card
-        self.task = tasks.get(card["task"])
-        self.g = Geometry(
-            card["window"], card["hop"], card["counting"]["out_stride"], card["counting"]["take_start"]
-        )
-        i = card["input"]
-        self.q = InputQuant(i["scale"], i["zero_point"], i["multiplier"], i["shift"], card["full_scale_g"])
-        self.params = counting.CountingParams.from_card(card)
-        self.offset_s = float(card["counting"]["event_offset_s"])
+        self.task = tasks.get(card.task)
+        self.q = card.input_quant
         self.model_bytes = model_bytes
         self.float_model = float_model
+        if card.is_counter:
+            self.g = card.geometry
+            self.params = card.counting_params
+            self.offset_s = card.counter.event_offset_s
 
     def int8_outputs(self, rec: Recording) -> np.ndarray:
-        from repcount.learn import tflm
-
         return tflm.run(self.model_bytes, inference_windows(int8_input(rec, self.q), self.g))
 
     def float_outputs(self, rec: Recording) -> np.ndarray:
@@ -184,10 +203,9 @@ class Pipelines:
 
     def run(self, recs: Sequence[Recording], which: Sequence[str], progress: Callable[[str], None]) -> dict:
         """Results per pipeline, plus int8-vs-float output agreement when both ran."""
-        from repcount.learn import baseline
-
         out: dict[str, list[Result]] = {p: [] for p in which}
         ref, got = [], []
+        output = self.card.output
         for n, rec in enumerate(recs, 1):
             progress(f"[{n}/{len(recs)}] {rec.name}")
             o8 = self.int8_outputs(rec) if "int8" in which or "float" in which else None
@@ -198,8 +216,8 @@ class Pipelines:
             if "float" in which:
                 of = self.float_outputs(rec)
                 ref.append(of.ravel())
-                got.append(dequantize(o8, 1.0 / 256.0, -128).ravel())
-                t = event_times(rec, float_to_int8_scores(of), self.params, self.offset_s)
+                got.append(dequantize(o8, output.scale, output.zero_point).ravel())
+                t = event_times(rec, float_to_int8_scores(of, output), self.params, self.offset_s)
                 out["float"].append(result_for(rec, self.task, t))
             if "baseline" in which:
                 out["baseline"].append(result_for(rec, self.task, baseline.detect(rec, self.task)))
@@ -207,6 +225,10 @@ class Pipelines:
             metrics.float_agreement(np.concatenate(ref), np.concatenate(got)) if ref and len(ref[0]) else None
         )
         return {"results": out, "float_agreement": agreement}
+
+    def classify(self, recs: Sequence[Recording]) -> dict:
+        """An activity model's report (accuracy, confusion matrix) per pipeline."""
+        return activity.measure(self.card, self.model_bytes, self.float_model, recs)
 
 
 def report(run: dict, task: tasks.Task) -> dict:
@@ -222,71 +244,33 @@ def report(run: dict, task: tasks.Task) -> dict:
     return obj
 
 
-def load_model(model_dir: Path, with_float: bool) -> Pipelines:
-    """A model directory's card, int8 model and (if asked) float model."""
-    card_path, tfl = model_dir / "card.json", model_dir / "model.tflite"
-    if not card_path.is_file() or not tfl.is_file():
-        raise UserError(
-            f"{model_dir}: not a model directory (needs card.json and model.tflite); "
-            "train one with `repcount train --out DIR`"
-        )
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(
-            f"{card_path}: not valid JSON ({exc}); re-train the model or restore its card.json"
-        ) from exc
+def load_pipelines(model: ModelDir, with_float: bool) -> Pipelines:
+    """The pipelines of a checked model directory; the float model only if asked."""
     float_model = None
     if with_float:
-        float_path = model_dir / "float.keras"
-        if not float_path.is_file():
-            raise UserError(f"{float_path}: missing; evaluate without the float model using --no-float")
-        float_model = load_float(float_path)
-    return Pipelines(card, tfl.read_bytes(), float_model)
+        if not model.float_path.is_file():
+            raise UserError(f"{model.float_path}: missing; evaluate without the float model using --no-float")
+        float_model = load_float(model.float_path)
+    return Pipelines(model.card, model.model_bytes, float_model)
 
 
-def load_float(path: Path):  # noqa: ANN201
+def load_float(path: Path) -> Any:
     """The QAT Keras model saved by `train` (needs tfmot's custom objects to load)."""
-    import tensorflow_model_optimization as tfmot
-    import tf_keras as keras
-
-    with tfmot.quantization.keras.quantize_scope():
-        return keras.models.load_model(path)
-
-
-def print_table(obj: dict) -> None:
-    print(f"{'pipeline':<10} {'count MAPE':>10} {'event F1':>9} {'false/h':>8} {'true':>6} {'pred':>6}")
-    for name, p in obj["pipelines"].items():
-        mape = "-" if p["count_mape"] is None else f"{100 * p['count_mape']:.2f}%"
-        fph = "-" if p["false_counts_per_hour"] is None else f"{p['false_counts_per_hour']:.1f}"
-        print(
-            f"{name:<10} {mape:>10} {p['event_f1']:>9.4f} {fph:>8} "
-            f"{p['true_events']:>6} {p['predicted_events']:>6}"
-        )
-        for g, s in p["by_group"].items():
-            gm = "-" if s["count_mape"] is None else f"{100 * s['count_mape']:.2f}%"
-            print(f"  {g:<8} {gm:>10} {s['event_f1']:>9.4f}")
-    if "int8_vs_float" in obj:
-        a = obj["int8_vs_float"]
-        print(
-            f"int8 vs float outputs: MAE {a['float_mae']:.4f}, max abs {a['float_max_abs']:.4f}, "
-            f"cosine {a['float_cosine']:.5f}"
-        )
+    with heavy.tfmot().quantization.keras.quantize_scope():
+        return heavy.keras().models.load_model(path)
 
 
 def plot(recs: Sequence[Recording], run: dict, pipes: Pipelines, out_dir: Path) -> list[Path]:
-    """One PNG per recording: signal, true and predicted events, the int8 score stream."""
-    from repcount.plots import plot_recording
-
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """One PNG per recording in `out_dir`: signal, true and predicted events, the int8 score stream."""
     pipeline = "int8" if "int8" in run["results"] else next(iter(run["results"]))
+    output = pipes.card.output
     written = []
     for rec, res in zip(recs, run["results"][pipeline], strict=True):
         scores = None
         if res.scores is not None:
             s = np.fromiter(counting.stream(res.scores, pipes.params), dtype=np.float64)
             centres = np.array([counting.step_to_sample(g, pipes.params) for g in range(len(s))])
-            scores = (sample_time(rec, centres), (s + 128) / 256)
+            scores = (sample_time(rec, centres), (s - output.zero_point) * output.scale)
         path = out_dir / f"{rec.name}.png"
         plot_recording(
             rec,
@@ -294,73 +278,7 @@ def plot(recs: Sequence[Recording], run: dict, pipes: Pipelines, out_dir: Path) 
             predicted_events=list(res.pred_t),
             title=f"{rec.name}: {pipeline} pipeline",
             scores=scores,
-            threshold=(pipes.params.threshold + 128) / 256,
+            threshold=(pipes.params.threshold - output.zero_point) * output.scale,
         )
         written.append(path)
     return written
-
-
-def _run_activity(args: argparse.Namespace, pipes: Pipelines, recs: list[Recording]) -> int:
-    """A window classifier's report: accuracy, confusion matrix, per-class precision/recall."""
-    from repcount.learn import activity
-
-    obj = {
-        "model": pipes.card["name"],
-        "model_hash": pipes.card["model_hash"],
-        "task": "activity",
-        "pipelines": activity.measure(pipes.card, pipes.model_bytes, pipes.float_model, recs),
-    }
-    if args.json:
-        print(json.dumps(obj, indent=2))
-        return 0
-    for name, r in obj["pipelines"].items():
-        print(f"{name}: accuracy {r['accuracy']:.3f}")
-        width = max(len(c) for c in r["classes"])
-        print(" " * (width + 1) + " ".join(f"{c[:6]:>6}" for c in r["classes"]) + "   recall")
-        for c, row in zip(r["classes"], r["confusion"], strict=True):
-            rec = r["per_class"][c]["recall"]
-            print(
-                f"{c:>{width}} "
-                + " ".join(f"{v:>6}" for v in row)
-                + f"   {'-' if rec is None else f'{rec:.3f}'}"
-            )
-    return 0
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model", required=True, type=Path, help="model directory (card.json, model.tflite, float.keras)"
-    )
-    p.add_argument("--data", required=True, nargs="+", help="recording files/directories, or `oxford`")
-    p.add_argument("--baseline", choices=["peaks"], help="also run the classic peak-detection baseline")
-    p.add_argument("--no-float", action="store_true", help="skip the float model (no TensorFlow import)")
-    p.add_argument("--users", nargs="+", help="evaluate only these users' recordings")
-    p.add_argument("--plot", type=Path, metavar="DIR", help="write one PNG per recording")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-
-
-def run(args: argparse.Namespace) -> int:
-    pipes = load_model(args.model, with_float=not args.no_float)
-    recs = load_data(args.data)
-    if pipes.card["task"] == "activity":
-        return _run_activity(args, pipes, recs)
-    if args.users:
-        recs = [r for r in recs if r.meta.user in set(args.users)]
-        if not recs:
-            raise UserError(f"no recordings of users {', '.join(args.users)} in {', '.join(args.data)}")
-    which = [
-        p for p in PIPELINES if (p != "float" or not args.no_float) and (p != "baseline" or args.baseline)
-    ]
-
-    def progress(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    result = pipes.run(recs, which, progress)
-    obj = {"model": pipes.card["name"], "model_hash": pipes.card["model_hash"], **report(result, pipes.task)}
-    if args.plot:
-        obj["plots"] = [str(p) for p in plot(recs, result, pipes, args.plot)]
-    if args.json:
-        print(json.dumps(obj, indent=2))
-    else:
-        print_table(obj)
-    return 0

@@ -43,6 +43,7 @@ from repcount.data.recordings import Recording
 from repcount.errors import UserError
 from repcount.firmware.native import generate as native
 from repcount.learn import counting, export, tasks, tflite_model
+from repcount.learn.card import ModelCard
 from repcount.learn.evaluation import Pipelines, load_data, report
 from repcount.learn.model import (
     Architecture,
@@ -320,7 +321,7 @@ def write_model(out: Path, card: dict, trained: Trained) -> None:
 
 def held_out(card: dict, trained: Trained, recs: Sequence[Recording], progress: Progress) -> dict:
     """The float, int8 and baseline figures on users kept out of training (held-out split or LOUO fold)."""
-    pipes = Pipelines(card, trained.tflite, trained.qat_model)
+    pipes = Pipelines(ModelCard.from_dict(card), trained.tflite, trained.qat_model)
     return report(pipes.run(recs, ("float", "int8", "baseline"), progress), pipes.task)
 
 
@@ -531,7 +532,8 @@ def _run_activity(args: argparse.Namespace, task: tasks.Task, progress: Progress
         "seconds": round(time.monotonic() - started, 1),
         "quick": bool(args.quick),
     }
-    card["metrics"] = {"held_out": activity.measure(card, t.tflite, t.qat_model, test)} if test else {}
+    held = activity.measure(ModelCard.from_dict(card), t.tflite, t.qat_model, test) if test else None
+    card["metrics"] = {"held_out": held} if test else {}
     write_model(args.out, card, Trained(t.qat_model, t.tflite, {}, t.q, card["training"]["train_users"]))
     if args.json:
         print(json.dumps(card, indent=2))
