@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from repcount.learn import counting, training
+from repcount.learn import counting, thresholds
 
 P = counting.CountingParams(threshold=0, refractory=2, take_start=2, take_count=3, out_stride=4)
 
@@ -48,5 +48,5 @@ def test_training_fast_path_equals_the_reference_counter(seed: int) -> None:
         for refractory in (1, 2, 5):
             c = counting.Counter(threshold, refractory)
             reference = [g for g in (c.push(int(v)) for v in s) if g is not None]
-            fast = training._accept(training._peaks(s), s, threshold, refractory)
+            fast = thresholds._accept(thresholds._peaks(s), s, threshold, refractory)
             assert fast.tolist() == reference

@@ -26,11 +26,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ports": ("repcount.commands.ports", "list serial ports with USB ids and a guess of the board"),
     "capture": ("repcount.commands.capture", "record labelled IMU data from a board over serial"),
     "label": ("repcount.commands.label", "place exactly N events in count-only recordings (@count labels)"),
-    "train": ("repcount.learn.training", "train a quantization-aware CNN and export an int8 model"),
+    "train": ("repcount.commands.train", "train a quantization-aware CNN and export an int8 model"),
     "evaluate": ("repcount.commands.evaluate", "measure counting accuracy of float, int8 and baseline"),
     "firmware": ("repcount.firmware.render", "render a firmware project for a board from a model"),
-    "emulate": ("repcount.device.emulator", "run a firmware on the emulated Cortex-M4F board"),
-    "hil": ("repcount.device.hil", "hardware-in-the-loop: replay recordings to a device, compare"),
+    "emulate": ("repcount.commands.emulate", "run a firmware on the emulated Cortex-M4F board"),
+    "hil": ("repcount.commands.hil", "hardware-in-the-loop: replay recordings to a device, compare"),
     "bench": ("repcount.commands.bench", "measure where repcount stands: accuracy, size, cost, speed"),
 }
 

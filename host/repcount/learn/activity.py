@@ -16,12 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from repcount import heavy
 from repcount.data.recordings import Recording
 from repcount.errors import UserError
-from repcount.learn import export, tflite_model
+from repcount.firmware.native import generate as native
+from repcount.learn import export, tasks, tflite_model, tflm
 from repcount.learn.card import ModelCard
 from repcount.learn.model import Geometry, InputQuant, dequantize, int8_input, windows
 
@@ -70,9 +73,9 @@ def labelled_windows(
     return np.concatenate(xs), np.concatenate(ys), found, users
 
 
-def build_model(n_classes: int, seed: int, batch_size: int | None = None):  # noqa: ANN201
-    import tf_keras as keras
-
+def build_model(n_classes: int, seed: int, batch_size: int | None = None) -> Any:
+    """Four Conv2D (5, 1) + BN + ReLU blocks, global average pooling, a Dense softmax (tf_keras)."""
+    keras = heavy.keras()
     keras.utils.set_random_seed(seed)
     inp = keras.Input((WINDOW, 1, 3), batch_size=batch_size, name="imu")
     x = inp
@@ -88,7 +91,9 @@ def build_model(n_classes: int, seed: int, batch_size: int | None = None):  # no
 
 @dataclass
 class TrainedClassifier:
-    qat_model: object
+    """A fitted classifier: the QAT Keras model, the int8 bytes, its classes and input quantisation."""
+
+    qat_model: Any
     tflite: bytes
     classes: list[str]
     q: InputQuant
@@ -102,9 +107,9 @@ def fit(
     seed: int,
     progress: Callable[[str], None],
 ) -> TrainedClassifier:
-    import tensorflow as tf
-    import tf_keras as keras
-
+    """Float then QAT training on the labelled windows of `recs`, int8 conversion and its checks."""
+    tf = heavy.tensorflow()
+    keras = heavy.keras()
     tf.config.experimental.enable_op_determinism()
     q = InputQuant.for_range(INPUT_RANGE_G, full_scale_g)
     x8, y, classes, _ = labelled_windows(recs, q, None, stride=HOP // 4)
@@ -151,10 +156,36 @@ def classification_report(true: np.ndarray, pred: np.ndarray, classes: Sequence[
     }
 
 
-def measure(card: ModelCard, model_bytes: bytes, float_model, recs: Sequence[Recording]) -> dict:  # noqa: ANN001
-    """Float and int8 (TFLM) reports on the windows of `recs`, classes as in the card."""
-    from repcount.learn import tflm
+def make_card(name: str, task: tasks.Task, mount: str, t: TrainedClassifier) -> dict:
+    """docs/model-card.md for a classifier, from the converted model read back."""
+    m = tflite_model.read(t.tflite)
+    in_scale, in_zp = export.input_quant(m)
+    out_scale, out_zp = export.output_quant(m)
+    macs = native.macs(m)
+    return {
+        "name": name,
+        "task": task.name,
+        "mount": mount,
+        "sample_rate_hz": task.sample_rate_hz,
+        "full_scale_g": task.full_scale_g,
+        "window": WINDOW,
+        "hop": HOP,
+        "input_len": WINDOW * 3,
+        "output_len": len(t.classes),
+        "classes": t.classes,
+        "input": {**t.q.card(), "scale": in_scale, "zero_point": in_zp},
+        "output": {"scale": out_scale, "zero_point": out_zp},
+        "model_hash": m.model_hash,
+        "tflite_bytes": len(t.tflite),
+        "ops": m.op_names,
+        "macs_per_inference": macs,
+        "macs_per_second": round(macs * task.sample_rate_hz / HOP),
+        "arena_bytes": tflm.measure_arena(t.tflite),
+    }
 
+
+def measure(card: ModelCard, model_bytes: bytes, float_model: Any, recs: Sequence[Recording]) -> dict:
+    """Float and int8 (TFLM) reports on the windows of `recs`, classes as in the card."""
     q = card.input_quant
     x8, y, classes, _ = labelled_windows(recs, q, list(card.classes or ()), stride=HOP)
     out: dict = {"int8": classification_report(y, tflm.run(model_bytes, x8).argmax(axis=1), classes)}

@@ -10,47 +10,47 @@ dimension other than 1, or an input quantisation other than the one the device a
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
+from repcount import heavy
 from repcount.errors import UserError
 from repcount.firmware import engines
 from repcount.learn import tflite_model
 from repcount.learn.model import InputQuant
 
 
-def quantize(float_model, q: InputQuant):  # noqa: ANN001, ANN201
+def quantize(float_model: Any, q: InputQuant) -> Any:
     """The tfmot QAT model of `float_model` (its weights kept), input range pinned to the device's.
 
     Pinning (a FixedQuantizer in the input QuantizeLayer) makes the converted input scale
     exactly `q.scale` instead of whatever min/max the training data happened to reach.
     tfmot's own `fix_input_output_range` would also pin the output and rebuilds the model
-    with fresh random weights, so the config is edited here and the weights copied back.
+    with fresh random weights, so the config is edited here and the weights copied back
+    (to every layer but the input QuantizeLayers, whose only state is the pinned range).
     """
-    import tensorflow_model_optimization as tfmot
-    import tf_keras as keras
-    from tensorflow_model_optimization.python.core.quantization.keras import quantize_layer, quantizers
-    from tensorflow_model_optimization.python.core.quantization.keras.utils import serialize_keras_object
-
-    qk = tfmot.quantization.keras
+    keras = heavy.keras()
+    qk = heavy.tfmot().quantization.keras
     qm = qk.quantize_model(float_model)
     config = qm.get_config()
-    fixed = quantizers.FixedQuantizer(8, init_min=q.min_value, init_max=q.max_value, narrow_range=False)
+    fixed = qk.quantizers.FixedQuantizer(8, init_min=q.min_value, init_max=q.max_value, narrow_range=False)
+    pinned_inputs = set()
     for layer in config["layers"]:
         if layer["class_name"] == "QuantizeLayer":
-            layer["config"]["quantizer"] = serialize_keras_object(fixed)
+            layer["config"]["quantizer"] = keras.utils.legacy.serialize_keras_object(fixed)
+            pinned_inputs.add(layer["config"]["name"])
     with qk.quantize_scope():
         pinned = keras.Model.from_config(config)
     for layer in pinned.layers:
-        if not isinstance(layer, quantize_layer.QuantizeLayer):
+        if layer.name not in pinned_inputs:
             layer.set_weights(qm.get_layer(layer.name).get_weights())
     return pinned
 
 
-def convert(qat_model, batch1_float_model, q: InputQuant, representative: np.ndarray) -> bytes:  # noqa: ANN001
+def convert(qat_model: Any, batch1_float_model: Any, q: InputQuant, representative: np.ndarray) -> bytes:
     """Full-integer int8 .tflite (int8 in, int8 out) from a batch-size-1 copy of `qat_model`."""
-    import tensorflow as tf
-
+    tf = heavy.tensorflow()
     copy = quantize(batch1_float_model, q)
     copy.set_weights(qat_model.get_weights())
     conv = tf.lite.TFLiteConverter.from_keras_model(copy)

@@ -2,7 +2,7 @@
 
 Everything here is shared by training, evaluation and the tests, so the windows a model
 was trained on and the windows it is evaluated on are cut by the same code. TensorFlow is
-imported only inside `build_model` (the CLI must start fast).
+imported only inside `build_model`, through repcount.heavy (the CLI must start fast).
 
 Input. A window of `window` samples x 3 axes, laid out (window, 1, 3) so Conv2D and
 DepthwiseConv2D with (k, 1) kernels (which tfmot can quantize, unlike Conv1D) run along
@@ -19,9 +19,11 @@ everything else 0 (docs/training.md says why).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from repcount import heavy
 from repcount.data.recordings import Recording
 from repcount.learn import quant
 
@@ -152,14 +154,13 @@ def strides(arch: Architecture, out_stride: int) -> list[int]:
     return [2 if 1 <= i <= n2 else 1 for i in range(len(arch.channels))]
 
 
-def build_model(g: Geometry, arch: Architecture, seed: int, batch_size: int | None = None):  # noqa: ANN201
+def build_model(g: Geometry, arch: Architecture, seed: int, batch_size: int | None = None) -> Any:
     """The float Keras model (tf_keras): (window, 1, 3) -> (output_len,) sigmoid scores.
 
     Conv2D + BatchNormalization + ReLU blocks (tfmot folds the BN into the conv) and a
     1x1 Conv2D sigmoid head; `batch_size=1` builds the copy the converter needs.
     """
-    import tf_keras as keras
-
+    keras = heavy.keras()
     keras.utils.set_random_seed(seed)
     inp = keras.Input((g.window, 1, 3), batch_size=batch_size, name="imu")
     x = inp
