@@ -36,12 +36,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hil_devices import Device, render_firmware, worker_index
+from hil_devices import Device, worker_index
+from repcount import heavy
+from repcount.data import simulation
+from repcount.data.recordings import Recording, load_all
 from repcount.device import hil
+from repcount.device.emulator import Emulator, model_firmware
+from repcount.device.link import Link
 from repcount.errors import UserError
+from repcount.learn import training
+from repcount.learn.evaluation import load_data
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tfmot and the float models need Keras 2
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+heavy.quiet_tf_env()  # the float models load with Keras 2 (tf_keras), TensorFlow quiet
 
 # The margins of comparison (c): how much worse than its card's held-out figures the device
 # may count on the held-out subset before the suite fails it. Steps: the subset is the card's
@@ -114,9 +120,6 @@ def model_key(model_dir: Path) -> str:
 
 def train_quick_model(factory: pytest.TempPathFactory) -> Path:
     """A quick jump-rope model (simulated users 1-5, two held out), trained once per run."""
-    from repcount.data import simulation
-    from repcount.learn import training
-
     with made_once(factory, "hil-quick-model") as root:
         out = root / "jumprope-quick"
         if not (out / "card.json").is_file():
@@ -147,11 +150,8 @@ def user_index(user: str) -> int | None:
     return int(m[1]) if m else None
 
 
-def held_out_data(card: dict[str, Any], out: Path) -> list[Any]:
+def held_out_data(card: dict[str, Any], out: Path) -> list[Recording]:
     """The held-out subset of a model: recordings of people it was never trained on."""
-    from repcount.data import simulation
-    from repcount.data.recordings import load_all
-
     training = card.get("training") or {}
     known = [*training.get("train_users", []), *training.get("held_out_users", [])]
     if card["task"] == "jump-rope":
@@ -171,10 +171,8 @@ def held_out_data(card: dict[str, Any], out: Path) -> list[Any]:
 
 @pytest.fixture(scope="session")
 def hil_data(hil_model: Path, hil_target: hil.Target, request: pytest.FixtureRequest,
-             tmp_path_factory: pytest.TempPathFactory) -> list[Any]:  # fmt: skip
+             tmp_path_factory: pytest.TempPathFactory) -> list[Recording]:  # fmt: skip
     """The recordings replayed for this model: --data, or its held-out subset."""
-    from repcount.learn.evaluation import load_data
-
     sources = request.config.getoption("--data")
     if sources:
         return load_data(sources)
@@ -191,8 +189,6 @@ def hil_device(hil_model: Path, request: pytest.FixtureRequest,
     if ports:
         yield Device(ports[worker_index() % len(ports)])
         return
-    from repcount.device.emulator import Emulator
-
     given = request.config.getoption("--firmware")
     if given:
         project = Path(given)
@@ -200,13 +196,13 @@ def hil_device(hil_model: Path, request: pytest.FixtureRequest,
         with made_once(tmp_path_factory, f"fw-{model_key(hil_model)}") as root:
             project = root / "project"
             if not (project / "Makefile").is_file():
-                render_firmware(hil_model, project)
+                model_firmware(hil_model, project)
     with Emulator(project) as emu:
         yield Device(emu.url, emu, project)
 
 
 @pytest.fixture(scope="session")
-def hil_run(hil_model: Path, hil_target: hil.Target, hil_device: Device, hil_data: list[Any],
+def hil_run(hil_model: Path, hil_target: hil.Target, hil_device: Device, hil_data: list[Recording],
             request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
             ) -> hil.HilRun | hil.HilError:  # fmt: skip
     """The HIL run of this model, made once per pytest run by the first worker that needs it
@@ -221,10 +217,9 @@ def hil_run(hil_model: Path, hil_target: hil.Target, hil_device: Device, hil_dat
     return hil.HilRun(hil_target, margins=MARGINS, **made)
 
 
-def make_run(target: hil.Target, device: Device, data: list[Any], config: pytest.Config) -> Any:
+def make_run(target: hil.Target, device: Device, data: list[Recording],
+             config: pytest.Config) -> dict[str, Any] | hil.HilError:  # fmt: skip
     """The run's device answers (what HilRun is rebuilt from), or the HilError that stopped it."""
-    from repcount.device.link import Link
-
     try:
         with Link.open(device.url) as link:
             cpu = hil.process_cpu_clock(device.emulator.pid) if device.emulator is not None else None

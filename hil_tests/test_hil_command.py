@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from repcount.commands import hil as hil_command
 from repcount.data.recordings import Meta, Recording, save
 from repcount.device import hil
 from repcount.errors import UserError
@@ -21,7 +22,7 @@ ARCHITECTURE_NAMES = (
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="repcount hil")
-    hil.add_arguments(p)
+    hil_command.add_arguments(p)
     return p.parse_args(argv)
 
 
@@ -32,7 +33,7 @@ def test_hil_command_prints_the_figures_as_json_and_writes_the_report(
 ) -> None:
     name = hil.recording_names(hil_data)[0]
     rec_file = save(hil_data[0], tmp_path / "data" / f"{name}.rec")
-    code = hil.run(parse([
+    code = hil_command.run(parse([
         "--firmware", str(needs_emulator.firmware), "--model", str(hil_model), "--data", str(rec_file.parent),
         "--no-float", "--report", str(tmp_path / "report"), "--json",
     ]))  # fmt: skip
@@ -53,14 +54,14 @@ def test_a_port_without_repcount_firmware_is_a_clear_error(hil_model: Path, tmp_
     save(rec, tmp_path / "r.rec")
     args = parse(["--port", "loop://", "--model", str(hil_model), "--data", str(tmp_path), "--no-float"])
     with pytest.raises(UserError, match="no answer to HELLO after 5 tries: is the board running repcount"):
-        hil.run(args)
+        hil_command.run(args)
 
 
 @pytest.mark.host
 def test_zero_attempts_is_refused_before_anything_runs() -> None:
     args = parse(["--port", "loop://", "--model", "no-such-model", "--data", "nowhere", "--attempts", "0"])
     with pytest.raises(UserError, match=r"--attempts must be at least 1, got 0"):
-        hil.run(args)
+        hil_command.run(args)
 
 
 @pytest.mark.host

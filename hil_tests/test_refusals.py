@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hil_devices import render_firmware
 from repcount.device import hil
-from repcount.device.emulator import Emulator, build
+from repcount.device.emulator import Emulator, build, model_firmware
 from repcount.device.link import Link
 from repcount.learn import tflite_model
 
@@ -53,7 +52,7 @@ def test_firmware_built_for_another_model_is_refused(
     hil_target: hil.Target, hil_data: list[Any], needs_emulator: Any, tmp_path: Path
 ) -> None:
     other = another_model(hil_target.directory, tmp_path / "other-model")
-    project = render_firmware(other, tmp_path / "fw-other")
+    project = model_firmware(other, tmp_path / "fw-other")
     with Emulator(project) as emu, Link.open(emu.url) as link:
         with pytest.raises(hil.HilError) as exc:
             hil.run_hil(link, hil_target, hil_data[:1])

@@ -1,31 +1,25 @@
-"""Run a firmware project on the emulated Cortex-M4F board (QEMU's Arm MPS2 AN386).
+"""The emulated Cortex-M4F board: a firmware project run under QEMU's Arm MPS2 AN386.
 
-`repcount emulate` builds the project if needed (`make` in its directory), starts
-qemu-system-arm with the board's UART on a free local TCP port, waits until the
-firmware answers the protocol's HELLO, and prints the URL to give to any repcount
-command that takes `--port` (pyserial opens it like a serial port). It runs until you
-press Ctrl-C (or the firmware ends the emulator), and never leaves QEMU behind.
+`build` runs `make` in a generated qemu-mps2-an386 project (only what changed is rebuilt);
+`Emulator` starts qemu-system-arm with the board's UART on a free local TCP port, waits
+until the firmware answers the protocol's HELLO, and gives the URL any repcount code that
+takes a serial port can open (pyserial opens `socket://` URLs). `model_firmware` renders a
+model's firmware for this board and builds it: what `repcount hil` runs when no device is
+named, and what the HIL suite and the benchmark run.
 
-QEMU runs with `-icount shift=7`: each guest instruction advances virtual time by
-128 ns, so the firmware's SysTick counts instructions exactly and reports them for
-every inference. These are instructions, not cycles (no pipeline or memory timing).
+QEMU never outlives its owner: it runs in its own session with a parent-death signal, and
+`stop` (leaving the `with` block) ends its whole process group. It runs with
+`-icount shift=7`: each guest instruction advances virtual time by 128 ns, so the
+firmware's SysTick counts instructions exactly and reports them for every inference.
+These are instructions, not cycles (no pipeline or memory timing). docs/emulator.md.
 
-Examples:
-  repcount firmware --model models/jumprope-wrist --board qemu-mps2-an386 \\
-      --engine native --out out/fw-qemu
-  repcount emulate --firmware out/fw-qemu
-      socket://127.0.0.1:40123            (first line of stdout: the URL)
-  repcount hil --port socket://127.0.0.1:40123 ...   (in another terminal)
-
-From Python (the HIL suite and the benchmark do this):
-  from repcount.device.emulator import Emulator
-  with Emulator("out/fw-qemu") as emu:
-      print(emu.url, emu.info.model_hash)
+    from repcount.device.emulator import Emulator
+    with Emulator("out/fw-qemu") as emu:
+        print(emu.url, emu.info.model_hash)
 """
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import math
 import os
@@ -33,16 +27,21 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+import serial
+
+from repcount.device import protocol as P
+from repcount.device.link import Link
 from repcount.errors import UserError
+from repcount.firmware.render import render
 
 QEMU = "qemu-system-arm"
+BOARD = "qemu-mps2-an386"  # the board id of the firmware this emulator runs
 MACHINE = "mps2-an386"
 # The firmware converts SysTick ticks to instructions with this shift (rc_board.c).
 ICOUNT_SHIFT = 7
@@ -53,7 +52,7 @@ _PR_SET_PDEATHSIG = 1
 HELLO_RETRY_S = 0.5
 TOOLCHAIN_HINT = "install it with `make toolchain` (Debian: gcc-arm-none-eabi, qemu-system-arm)"
 
-Probe = Callable[[Any, float], Any]  # (open link, timeout in s) -> what the firmware said
+Probe = Callable[[serial.SerialBase, float], Any]  # (open port, timeout in s) -> what the firmware said
 
 
 def build(firmware_dir: str | Path) -> Path:
@@ -72,6 +71,17 @@ def build(firmware_dir: str | Path) -> Path:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
         raise UserError(f"building {project} failed (make exited {proc.returncode}):\n{tail}")
     return find_elf(project)
+
+
+def model_firmware(model_dir: str | Path, out: str | Path) -> Path:
+    """Render a model's firmware for this board into `out`, build it, and return `out`.
+
+    The native engine: bit-exact with TFLite Micro's kernels, the engine the benchmark
+    measures, and no TFLM source tree to compile. The mount is the card's (render's default)."""
+    project = Path(out)
+    render(model_dir, BOARD, project, engine="native")
+    build(project)
+    return project
 
 
 def find_elf(project: Path) -> Path:
@@ -122,11 +132,9 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def hello(port: Any, timeout: float) -> Any:
+def hello(port: serial.SerialBase, timeout: float) -> P.Info:
     """The firmware's INFO: HELLO is resent every half second until it answers or `timeout`
     ends (bytes that reach the UART before the firmware enables its receiver are lost)."""
-    from repcount.device.link import Link
-
     return Link(port).hello(attempts=max(1, math.ceil(timeout / HELLO_RETRY_S)), timeout=HELLO_RETRY_S)
 
 
@@ -237,8 +245,6 @@ class Emulator:
         raise UserError(f"QEMU did not open its UART port {self.port} within {self.ready_timeout:g} s")
 
     def _probe(self) -> Any:
-        import serial
-
         assert self.probe is not None
         link = serial.serial_for_url(self.url, timeout=0.2)
         try:
@@ -324,45 +330,3 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--firmware", required=True, type=Path, metavar="DIR",
-        help="a qemu-mps2-an386 project from `repcount firmware` (built with make if needed), or its .elf",
-    )  # fmt: skip
-    parser.add_argument(
-        "--port", type=int, default=None,
-        help="TCP port for the UART (default: a free one, printed as socket://127.0.0.1:PORT)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--timeout", type=float, default=20.0, metavar="S",
-        help="seconds to wait for the firmware to answer HELLO (default 20)",
-    )  # fmt: skip
-
-
-def _raise_interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def run(args: argparse.Namespace) -> int:
-    # SIGTERM (e.g. from a script or CI) ends the command like Ctrl-C: through `finally`.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    with Emulator(args.firmware, port=args.port, ready_timeout=args.timeout) as emu:
-        print(emu.url, flush=True)
-        info = emu.info
-        print(
-            f"repcount emulate: {info.board} running {info.engine} engine, model {info.model_hash}, "
-            f"firmware {info.firmware_version}; QEMU pid {emu.pid}. Ctrl-C to stop.",
-            file=sys.stderr,
-            flush=True,
-        )
-        code = emu.wait()
-        fault = emu.fault()
-    if code == EXIT_FAULT:
-        raise UserError(
-            f"the firmware faulted: {fault or 'no report'}; find the pc with "
-            "`arm-none-eabi-addr2line -e build/firmware.elf PC` in the project"
-        )
-    print(f"repcount emulate: the firmware ended the emulator with exit code {code}", file=sys.stderr)
-    return 0 if code == 0 else 1

@@ -1,0 +1,119 @@
+"""Hardware-in-the-loop: replay labelled recordings to a device over serial and judge it.
+
+The device (a board on a serial port, or the emulated Cortex-M4F board) must run
+repcount firmware rendered from the model you name. `repcount hil`:
+  1. asks the device who it is (HELLO) and refuses to go on when the firmware's model hash
+     or counting parameters are not the model's (flash the right firmware);
+  2. replays each recording in replay mode at full speed, with the device's credits as flow
+     control, and collects every inference's int8 outputs and every count event; a
+     recording whose answers arrived damaged (a CRC error, a lost frame) is replayed again,
+     and a device that resets in the middle of a run stops the run with a clear message;
+  3. compares, and prints a verdict for each comparison:
+     a. bit-exact: the device's int8 outputs against the tflite_micro runtime (TFLM's own
+        kernels) on the same int8 inputs (0 differing values, or the first difference
+        named), and the device's events against the Python counting reference;
+     b. float: dequantised device outputs against the float model (MAE, RMSE, max abs,
+        L2 relative error, cosine: STM32Cube.AI's validation metrics) and the count
+        difference between the int8 and the float pipelines;
+     c. labels: per-recording count error, count MAPE, event F1 and false counts per hour
+        on distractor segments, against the model card's held-out figures plus a margin.
+The replay speed (seconds of signal per second of replay, `replay_speed_x`) is measured.
+
+Examples:
+  repcount firmware --model models/jumprope-wrist --board qemu-mps2-an386 --engine native \\
+      --out out/fw-qemu
+  repcount hil --firmware out/fw-qemu --model models/jumprope-wrist --data data/heldout
+  repcount hil --port /dev/ttyACM0 --model models/steps --data oxford --users oxford-dario \\
+      --report out/hil-steps --json
+--firmware starts the emulator on that project for you; --port talks to a flashed board
+(or any pyserial URL, e.g. socket://127.0.0.1:40123 from `repcount emulate`). --report DIR
+writes report.md (the tables; per recording, the signal with true and device events, and the
+device's outputs against the float model's) and report.json. The pytest suite in
+hil_tests/ runs the same checks (docs/hil.md). Exit code: 0 all passed, 1 a comparison
+failed, 2 the run could not be made (wrong firmware, no answer, damaged link).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from repcount import heavy
+from repcount.device import hil
+from repcount.device.emulator import Emulator
+from repcount.device.hil import fmt_figure
+from repcount.device.link import Link
+from repcount.errors import UserError
+from repcount.learn.evaluation import load_data
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--firmware", type=Path, metavar="DIR",
+                       help="a qemu-mps2-an386 project (or its .elf): run it in the emulator")  # fmt: skip
+    where.add_argument("--port", help="the device: /dev/ttyACM0, COM3, socket://127.0.0.1:PORT")
+    p.add_argument("--baud", type=int, default=115200, help="baud rate of a serial port (default 115200)")
+    p.add_argument("--model", required=True, type=Path, help="model directory the firmware was rendered from")
+    p.add_argument("--data", required=True, nargs="+", help="recording files/directories, or `oxford`")
+    p.add_argument("--users", nargs="+", help="replay only these users' recordings (e.g. held-out users)")
+    p.add_argument("--no-float", action="store_true", help="skip comparison b (no TensorFlow import)")
+    p.add_argument("--attempts", type=int, default=hil.DEFAULT_ATTEMPTS,
+                   help="replays of a recording whose answers arrive damaged "
+                        f"(default {hil.DEFAULT_ATTEMPTS})")  # fmt: skip
+    p.add_argument("--report", type=Path, metavar="DIR", help="write report.md, report.json and plots here")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def print_summary(s: dict[str, Any]) -> None:
+    """The human-readable verdict of `repcount hil` (--json prints everything)."""
+    print(f"HIL {s['model']} ({s['model_hash']}) on {s['device']['board']} at {s['device']['port']}")
+    b, c = s["bitexact"], s["labels"]
+    print(f"  a. bit-exact: {b['bitexact_mismatches']} of {b['outputs_compared']} outputs differ, "
+          f"{b['event_mismatches']} recordings with other events")  # fmt: skip
+    if s["float"]:
+        f = s["float"]
+        print(f"  b. float: MAE {f['float_mae']:.5f}, RMSE {f['float_rmse']:.5f}, "
+              f"max abs {f['float_max_abs']:.5f}, L2r {f['float_l2r']:.5f}, cosine {f['float_cosine']:.5f}, "
+              f"count difference {f['count_difference']:+d}")  # fmt: skip
+    print(f"  c. labels: count MAPE {fmt_figure(c['count_mape'], True)}, "
+          f"event F1 {fmt_figure(c['event_f1'])}, "
+          f"false counts/h {fmt_figure(c['false_counts_per_hour'])}")  # fmt: skip
+    for row in c["per_recording"]:
+        print(f"     {row['recording']}: true {row['true']}, device {row['device']}, "
+              f"error {fmt_figure(row['count_error'], True)}")  # fmt: skip
+    print(f"  replay {s['signal_seconds']:.0f} s of signal at {s['replay_speed_x']}x real time, "
+          f"{s['retries']} retries")  # fmt: skip
+    for k, v in s["failures"].items():
+        print(f"  FAIL {k}: {v}")
+    print("  PASS" if s["passed"] else "  FAILED")
+
+
+def progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.attempts < 1:
+        raise UserError(f"--attempts must be at least 1, got {args.attempts}")
+    heavy.quiet_tf_env()  # the float model's loader needs Keras 2 (tf_keras) and quiet TensorFlow
+    target = hil.load_target(args.model, with_float=not args.no_float)
+    recs = hil.select(load_data(args.data), args.users)
+    if args.firmware is not None:
+        with Emulator(args.firmware) as emu, Link.open(emu.url) as link:
+            cpu = hil.process_cpu_clock(emu.pid) if emu.pid else None
+            result = hil.run_hil(link, target, recs, attempts=args.attempts, progress=progress,
+                                 device_cpu=cpu)
+    else:
+        with Link.open(args.port, args.baud) as link:
+            result = hil.run_hil(link, target, recs, attempts=args.attempts, progress=progress)
+    s = result.summary()
+    if args.report:
+        s["report"] = str(hil.write_report(result, recs, args.report))
+    if args.json:
+        print(json.dumps(s, indent=2))
+    else:
+        print_summary(s)
+    return 0 if s["passed"] else 1
