@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from repcount import __version__
-from repcount.firmware.templates import render_to
+from repcount.firmware.templates import write_to
 from repcount.learn import quant
 
 C_DIR = Path(__file__).parent / "c"
@@ -30,7 +30,7 @@ ARM = ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-mthumb"]
 INPUT_SCALE = 0.0625  # g per int8 step of the test geometry's input
 
 CORE = ["rc_protocol.h", "rc_protocol.c", "rc_app.h", "rc_app.c", "rc_pipeline.h", "rc_pipeline.c",
-        "rc_engine.h", "rc_model_data.h"]
+        "rc_engine.h", "rc_config.h.j2"]
 
 
 def context(rate_hz: int = 50, full_scale_g: int = 8) -> dict:
@@ -49,7 +49,7 @@ def context(rate_hz: int = 50, full_scale_g: int = 8) -> dict:
     board = {
         "id": "host-linux", "mount": "wrist",
         "remap": [{"index": i, "sign": 1} for i in range(3)],
-        "imu": {"odr_hz": rate_hz, "full_scale_g": full_scale_g},
+        "imu": {"odr_hz": rate_hz, "full_scale_g": full_scale_g}, "baud": 115200, "platformio": {},
     }
     return {"model": model, "board": board, "engine": "stub", "model_rows": [],
             "firmware_version": __version__}
@@ -57,8 +57,8 @@ def context(rate_hz: int = 50, full_scale_g: int = 8) -> dict:
 
 def render_core(out: Path, ctx: dict | None = None) -> list[Path]:
     ctx = ctx or context()
-    files = [render_to(f"core/{name}.j2", ctx, out / name) for name in CORE]
-    files.append(render_to("boards/host-linux/rc_board_linux.c.j2", ctx, out / "rc_board_linux.c"))
+    files = [write_to(f"core/{name}", ctx, out / name.removesuffix(".j2")) for name in CORE]
+    files.append(write_to("boards/host-linux/rc_board_linux.c", ctx, out / "rc_board_linux.c"))
     shutil.copy(C_DIR / "stub_engine.c", out / "stub_engine.c")
     return files + [out / "stub_engine.c"]
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from repcount.firmware import boards
 from repcount.firmware import render as firmware
-from repcount.firmware.templates import render_to
+from repcount.firmware.templates import write_to
 from repcount.learn import quant
 from repcount.learn.counting import CountingParams, count_events, stream
 
@@ -36,24 +36,44 @@ ARM_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=har
 CARD = {
     "name": "core-test", "task": "jump-rope", "mount": "wrist",
     "sample_rate_hz": 50, "full_scale_g": 8, "window": 24, "hop": 8, "input_len": 72, "output_len": 12,
-    "input": {"scale": 0.03125, "zero_point": -3, "multiplier": 1518500250, "shift": -5},
-    "output": {"scale": 0.00390625, "zero_point": -128},
+    "input": {"scale": 0.0441941738, "zero_point": -3, "multiplier": 1518500250, "shift": -5},
+    "output": {"scale": 1 / 256, "zero_point": -128},
     "counting": {"threshold": 30, "refractory": 2, "take_start": 4, "take_count": 4, "out_stride": 2,
                  "event_offset_s": 0.0},
     "model_hash": "0123456789abcdef", "tflite_bytes": 0, "ops": [],
 }
 
+COUNTING_KEYS = ("threshold", "refractory", "take_start", "take_count", "out_stride")  # CountingParams order
+
+
+def model_context(card: dict) -> dict:
+    """The model names rc_config.h.j2 reads, from a card (the renderer takes the same ones
+    from the card and the .tflite)."""
+    model_hash = card["model_hash"]
+    return {
+        **{k: card[k] for k in ("name", "task", "mount", "window", "hop", "input_len", "output_len",
+                                "tflite_bytes")},
+        "sample_rate_hz": int(card["sample_rate_hz"]),  # integers in C, as the renderer writes them
+        "full_scale_g": int(card["full_scale_g"]),
+        **{f"input_{k}": card["input"][k] for k in ("multiplier", "shift", "zero_point")},
+        **{k: card["counting"][k] for k in COUNTING_KEYS},
+        "hash": model_hash,
+        "hash_bytes": [f"0x{model_hash[i:i + 2]}" for i in range(0, 16, 2)],
+    }
+
 
 def render_core(out: Path, board_id: str = "xiao-nrf52840-sense", mount: str = "handle",
                 card: dict | None = None) -> Path:
-    """rc_pipeline.[ch] and rc_engine.h rendered as `repcount firmware` renders them."""
+    """rc_pipeline.[ch] and rc_engine.h as they stand, with rc_config.h rendered for this
+    card and board as `repcount firmware` renders it."""
     context = {
-        "model": firmware.pipeline_context(ModelCard.from_dict(card or CARD)),
+        "model": model_context(card or CARD),
         "board": firmware.board_context(boards.load(board_id), mount),
         "engine": "test",
+        "firmware_version": "test",
     }
-    for name in ("rc_pipeline.h", "rc_pipeline.c", "rc_engine.h"):
-        render_to(f"core/{name}.j2", context, out / name)
+    for name in ("rc_pipeline.h", "rc_pipeline.c", "rc_engine.h", "rc_config.h.j2"):
+        write_to(f"core/{name}", context, out / name.removesuffix(".j2"))
     return out
 
 
@@ -202,7 +222,7 @@ def test_pipeline_schedules_windows_quantises_and_counts_like_the_reference(core
     for k, fields in enumerate(inferences):
         expected = q[k * hop:k * hop + window].ravel()  # time-major, x y z interleaved
         assert np.array_equal(np.array(fields[2:], dtype=np.int64), expected), f"inference {k}"
-    params = ModelCard.from_dict(CARD).counting_params
+    params = CountingParams(*(CARD["counting"][k] for k in COUNTING_KEYS))
     expected_events = count_events(outputs.tolist(), params)
     events = [line.split() for line in lines if line.startswith("E ")]
     assert [int(e[1]) for e in events] == expected_events

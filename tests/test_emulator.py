@@ -20,7 +20,7 @@ from repcount.errors import UserError
 from repcount.firmware import boards, sizes
 from repcount.firmware import render as firmware
 from repcount.firmware.native import generate as native
-from repcount.firmware.templates import render_to
+from repcount.firmware.templates import write_to
 from repcount.learn import quant, tflm
 
 pytestmark = pytest.mark.skipif(
@@ -41,8 +41,8 @@ CONTEXT = {"board": firmware.board_context(boards.load("qemu-mps2-an386"), "wris
 
 def render_board(out: Path) -> Path:
     """The board's glue rendered on its own (what `repcount firmware` puts in a project)."""
-    for name in ("rc_qemu.h", "rc_startup.c", "rc_board.c", "link.ld"):
-        render_to(f"{BOARD}/{name}.j2", CONTEXT, out / name)
+    for name in ("rc_qemu.h", "rc_startup.c", "rc_board.c", "link.ld.j2"):
+        write_to(f"{BOARD}/{name}", CONTEXT, out / name.removesuffix(".j2"))
     return out
 
 

@@ -41,7 +41,8 @@ def test_the_wheel_carries_templates_boards_data_and_shipped_models(tmp_path: Pa
         "repcount/learn/tasks.toml",
         "repcount/firmware/engines.toml",
         "repcount/firmware/boards/qemu-mps2-an386.toml",
-        "repcount/firmware_templates/core/rc_app.c.j2",
+        "repcount/firmware_templates/core/rc_app.c",
+        "repcount/firmware_templates/core/rc_config.h.j2",
         "repcount/firmware_templates/engines/native/rc_engine_native.c.j2",
         "repcount/firmware_templates/boards/qemu-mps2-an386/link.ld.j2",
     }

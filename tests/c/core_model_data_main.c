@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "rc_config.h"
 #include "rc_model_data.h"
 
 int main(void)

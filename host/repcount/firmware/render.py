@@ -41,10 +41,9 @@ from typing import Any
 
 from repcount import __version__
 from repcount.errors import UserError
-from repcount.firmware import boards, engines
+from repcount.firmware import boards, engines, templates
 from repcount.firmware.boards import Board
-from repcount.firmware.templates import render_to
-from repcount.learn.card import ModelCard, ModelDir
+from repcount.learn import quant, tflite_model
 from repcount.learn.tflite_model import TfliteModel
 
 # Files a board folder (or project/) renders to the top of the output; the rest go to src/.
@@ -58,11 +57,20 @@ BYTES_PER_ROW = 12
 
 
 @dataclass
+class Model:
+    """A model directory: the .tflite (the truth) and its card (training's measurements)."""
+
+    directory: Path
+    card: dict[str, Any]
+    tflite: TfliteModel
+
+
+@dataclass
 class Project:
     """A rendered firmware project, and what it was rendered from."""
 
     directory: Path
-    model: ModelDir
+    model: Model
     board: Board
     engine: str
     mount: str
@@ -86,45 +94,83 @@ def find_model(spec: str | Path) -> Path:
     )
 
 
-def open_model(spec: str | Path) -> ModelDir:
-    """A model directory (a path or a shipped name), checked: its card belongs to its .tflite."""
-    return ModelDir.open(find_model(spec))
+def load_model(spec: str | Path) -> Model:
+    directory = find_model(spec)
+    card_path = directory / "card.json"
+    if not card_path.is_file():
+        raise UserError(f"{directory}: no card.json; a model directory holds model.tflite and card.json")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{card_path}: not valid JSON ({exc})") from None
+    return Model(directory, card, tflite_model.read(directory / "model.tflite"))
 
 
-def pipeline_context(card: ModelCard) -> dict[str, Any]:
+def _card(card: dict[str, Any], where: str, *keys: str) -> Any:
+    value: Any = card
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            raise UserError(f"{where}: card.json has no {'.'.join(keys)}; re-export the model")
+        value = value[key]
+    return value
+
+
+def pipeline_context(card: dict[str, Any], where: str = "card.json") -> dict[str, Any]:
     """The model's part of the template context that the portable core needs (from the card)."""
-    c = card.counter
+    window, hop = int(_card(card, where, "window")), int(_card(card, where, "hop"))
+    counting = {k: int(_card(card, where, "counting", k))
+                for k in ("threshold", "refractory", "take_start", "take_count", "out_stride")}
+    output_len = int(_card(card, where, "output_len"))
+    if hop <= 0 or window < hop:
+        raise UserError(f"{where}: needs 0 < hop <= window, got window {window}, hop {hop}")
+    if counting["take_start"] + counting["take_count"] > output_len or counting["take_count"] < 1:
+        raise UserError(f"{where}: counting slice take_start/take_count does not fit output_len {output_len}")
     return {
-        "name": card.name,
-        "task": card.task,
-        "mount": card.mount,
-        "window": card.window,
-        "hop": card.hop,
-        "input_len": card.window * 3,
-        "output_len": card.output_len,
-        "sample_rate_hz": int(card.sample_rate_hz),
-        "full_scale_g": int(card.full_scale_g),
-        "input_multiplier": card.input.multiplier,
-        "input_shift": card.input.shift,
-        "input_zero_point": card.input.zero_point,
-        "output_zero_point": card.output.zero_point,
-        "threshold": c.threshold,
-        "refractory": c.refractory,
-        "take_start": c.take_start,
-        "take_count": c.take_count,
-        "out_stride": c.out_stride,
+        "name": str(card.get("name", "model")),
+        "task": str(card.get("task", "")),
+        "mount": str(card.get("mount", "")),
+        "window": window,
+        "hop": hop,
+        "input_len": window * 3,
+        "output_len": output_len,
+        "sample_rate_hz": int(_card(card, where, "sample_rate_hz")),
+        "full_scale_g": int(_card(card, where, "full_scale_g")),
+        "input_multiplier": int(_card(card, where, "input", "multiplier")),
+        "input_shift": int(_card(card, where, "input", "shift")),
+        "input_zero_point": int(_card(card, where, "input", "zero_point")),
+        "output_zero_point": int(_card(card, where, "output", "zero_point")),
+        **counting,
     }
 
 
-def model_context(model: ModelDir) -> dict[str, Any]:
-    """The whole model context: the card's pipeline figures and what only the .tflite knows.
+def model_context(model: Model) -> dict[str, Any]:
+    """The whole model context: the card's pipeline figures checked against the .tflite.
 
-    The hash, the size and the op list come from the .tflite, never from the card;
-    ModelDir.open has already refused a card whose hash, geometry or quantisation
-    disagree with the .tflite.
+    The hash, the size and the op list come from the .tflite, never from the card; the
+    card's window, lengths and input rescale must agree with the .tflite or rendering stops.
     """
-    ctx = pipeline_context(model.card)
+    where = str(model.directory / "card.json")
+    ctx = pipeline_context(model.card, where)
     t = model.tflite
+    tin, tout = t.tensors[t.inputs[0]], t.tensors[t.outputs[0]]
+    if tin.dtype != "int8" or tout.dtype != "int8":
+        raise UserError(f"{t.where()}: input and output must be int8, got {tin.dtype} -> {tout.dtype}")
+    if tin.size != ctx["input_len"] or tout.size != ctx["output_len"]:
+        raise UserError(
+            f"{where}: window {ctx['window']} x 3 = {ctx['input_len']} inputs and output_len "
+            f"{ctx['output_len']} disagree with {t.where()} ({tin.size} inputs, {tout.size} outputs)"
+        )
+    expected = quant.input_rescale(ctx["full_scale_g"], float(tin.scale[0]))
+    if (ctx["input_multiplier"], ctx["input_shift"]) != expected or ctx["input_zero_point"] != int(
+        tin.zero_point[0]
+    ):
+        raise UserError(
+            f"{where}: input multiplier/shift/zero_point {ctx['input_multiplier']}/{ctx['input_shift']}/"
+            f"{ctx['input_zero_point']} do not match {t.where()} (expected {expected[0]}/{expected[1]}/"
+            f"{int(tin.zero_point[0])}); the card belongs to another model"
+        )
+    if ctx["output_zero_point"] != int(tout.zero_point[0]):
+        raise UserError(f"{where}: output zero_point disagrees with {t.where()}")
     digest = t.model_hash
     return {
         **ctx,
@@ -169,12 +215,12 @@ def default_arena_margin(measured: int) -> int:
     return max(MIN_ARENA_MARGIN, measured // ARENA_MARGIN_FRACTION)
 
 
-def tflm_context(model: ModelDir, board: Board, arena_margin: int | None) -> dict[str, Any]:
+def tflm_context(model: Model, board: Board, arena_margin: int | None) -> dict[str, Any]:
     """Op resolver and arena of the TFLM engine: ops from the .tflite, arena from the card."""
-    measured = model.card.arena_bytes
-    if measured is None or measured <= 0:
+    measured = model.card.get("arena_bytes")
+    if not isinstance(measured, int) or measured <= 0:
         raise UserError(
-            f"{model.card_path}: no measured arena_bytes; the tflm engine sizes its "
+            f"{model.directory / 'card.json'}: no measured arena_bytes; the tflm engine sizes its "
             "arena from it (re-export the model, or use --engine native)"
         )
     margin = default_arena_margin(measured) if arena_margin is None else arena_margin
@@ -205,27 +251,8 @@ def _model_rows(data: bytes) -> list[str]:
     ]
 
 
-def _templates_in(folder: str) -> list[str]:
-    """Template names (relative to firmware_templates/) of every .j2 file under `folder`."""
-    root = resources.files("repcount.firmware_templates")
-    base = root.joinpath(folder)
-    if not base.is_dir():
-        return []
-    found: list[str] = []
-    stack = [(base, folder)]
-    while stack:
-        node, name = stack.pop()
-        for child in node.iterdir():
-            child_name = f"{name}/{child.name}"
-            if child.is_dir():
-                stack.append((child, child_name))
-            elif child.name.endswith(".j2"):
-                found.append(child_name)
-    return sorted(found)
-
-
-def _destination(out: Path, template: str, folder: str) -> Path:
-    relative = template[len(folder) + 1:].removesuffix(".j2")
+def _destination(out: Path, source: str, folder: str) -> Path:
+    relative = templates.output_name(source, folder)
     return out / relative if relative in TOP_LEVEL else out / "src" / relative
 
 
@@ -242,9 +269,9 @@ def render(
     board.check_engine(engine)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a directory for the project")
-    model = open_model(model_spec)
+    model = load_model(model_spec)
     check_model_ops(model.tflite, engine)
-    trained_mount = model.card.mount
+    trained_mount = str(model.card.get("mount") or "")
     # A model trained on one of the board's mounts defaults to it; one trained on mixed
     # placements (steps) defaults to the wrist.
     mount = mount or (trained_mount if trained_mount in board.mounts else "wrist")
@@ -254,7 +281,7 @@ def render(
         "board": board_context(board, mount),
         "engine": engine,
         "firmware_version": __version__,
-        "model_source": str(model.path),  # for the commands in README.md
+        "model_source": str(model.directory),  # for the commands in README.md
         "model_rows": _model_rows(model.tflite.data) if engine == "tflm" else [],
         "tflm": tflm_context(model, board, arena_margin) if engine == "tflm" else None,
     }
@@ -268,30 +295,31 @@ def render(
     if trained_mount in board.mounts and mount != trained_mount:
         project.warnings.append(f"the model was trained for the {trained_mount} mount, not {mount}")
     out.mkdir(parents=True, exist_ok=True)
-    for template in _templates_in("core"):
-        if template.endswith("rc_model_data.c.j2") and engine != "tflm":
-            continue
-        project.files.append(render_to(template, context, _destination(out, template, "core")))
+    _write_sources(project, "core")
     if engine == "tflm":
-        for template in _templates_in("engines/tflm"):
-            project.files.append(render_to(template, context, _destination(out, template, "engines/tflm")))
+        _write_sources(project, "engines/tflm")
     else:
         from repcount.firmware.native import (
             generate as native,  # the native engineer's generator; imported only when used
         )
 
         project.files.extend(native.generate(model.tflite, out / "src"))
-    board_templates = _templates_in(f"boards/{board.id}")
-    board_names = {_destination(out, t, f"boards/{board.id}").name for t in board_templates}
-    for template in _templates_in("project"):
-        destination = _destination(out, template, "project")
-        if destination.name not in board_names and (board.build == "platformio" or
-                                                     destination.name != "platformio.ini"):
-            project.files.append(render_to(template, context, destination))
-    for template in board_templates:
-        project.files.append(render_to(template, context, _destination(out, template, f"boards/{board.id}")))
+    board_folder = f"boards/{board.id}"
+    board_names = {templates.output_name(s, board_folder) for s in templates.sources_in(board_folder)}
+    for source in templates.sources_in("project"):
+        name = templates.output_name(source, "project")
+        if name not in board_names and (board.build == "platformio" or name != "platformio.ini"):
+            project.files.append(templates.write_to(source, context, _destination(out, source, "project")))
+    _write_sources(project, board_folder)
     _remove_stale(project)
     return project
+
+
+def _write_sources(project: Project, folder: str) -> None:
+    """Every source of `folder` into the project: plain C copied, templates rendered."""
+    for source in templates.sources_in(folder):
+        destination = _destination(project.directory, source, folder)
+        project.files.append(templates.write_to(source, project.context, destination))
 
 
 def _remove_stale(project: Project) -> None:
@@ -338,7 +366,7 @@ def summary(project: Project) -> dict[str, Any]:
         "ops": project.context["model"]["ops"],
         "files": sorted(str(p.relative_to(project.directory)) for p in project.files),
         "warnings": project.warnings,
-        "card_arena_bytes": project.model.card.arena_bytes,
+        "card_arena_bytes": project.model.card.get("arena_bytes"),
         **figures,
     }
 

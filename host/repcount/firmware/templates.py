@@ -1,11 +1,17 @@
-"""The one Jinja2 environment that renders every generated file (StrictUndefined).
+"""The firmware sources in firmware_templates/: plain C copied as it stands, templates rendered.
 
-A template that names a variable the renderer did not pass fails loudly instead of
-emitting an empty string into C code.
+What is the same for every model and board is plain C (.c, .h, .cpp) in the repository,
+compiled and checked there as it stands (tests/test_c_sources.py) and copied into a
+project unchanged. Only files named `*.j2` are Jinja2 templates: the one rc_config.h
+(every model and board fact the C needs), the protocol's constants, the model data, the
+engines and the build files. They render in one environment with StrictUndefined, so a
+template that names a variable the renderer did not pass fails loudly instead of emitting
+an empty string into C code.
 """
 
 from __future__ import annotations
 
+import shutil
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -13,12 +19,20 @@ from typing import Any
 
 import jinja2
 
+TEMPLATE_SUFFIX = ".j2"
+# Files of the folders that are never part of a project (the Python package marker).
+_NOT_SOURCES = ("__init__.py", "__pycache__")
+
+
+def root() -> Path:
+    """The firmware_templates/ folder (installed as the repcount.firmware_templates package)."""
+    return Path(str(resources.files("repcount.firmware_templates")))
+
 
 @cache
 def environment() -> jinja2.Environment:
-    root = resources.files("repcount.firmware_templates")
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(root)),
+        loader=jinja2.FileSystemLoader(str(root())),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -32,3 +46,30 @@ def render_to(template: str, context: dict[str, Any], out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(environment().get_template(template).render(**context), encoding="utf-8")
     return out
+
+
+def write_to(source: str, context: dict[str, Any], out: Path) -> Path:
+    """Render `source` to `out` if it is a template (`*.j2`), else copy it byte for byte."""
+    if source.endswith(TEMPLATE_SUFFIX):
+        return render_to(source, context, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(root() / source, out)
+    return out
+
+
+def sources_in(folder: str) -> list[str]:
+    """Every source under `folder` (names relative to firmware_templates/, sorted): plain
+    files and templates alike; an absent folder has none."""
+    base = root() / folder
+    if not base.is_dir():
+        return []
+    return sorted(
+        path.relative_to(root()).as_posix()
+        for path in base.rglob("*")
+        if path.is_file() and not any(part in _NOT_SOURCES for part in path.relative_to(base).parts)
+    )
+
+
+def output_name(source: str, folder: str) -> str:
+    """The name a source gets in a project: its path below `folder`, without `.j2`."""
+    return source[len(folder) + 1:].removesuffix(TEMPLATE_SUFFIX)

@@ -1,4 +1,4 @@
-/* repcount board host-linux: the portable core as a Linux program (generated; do not edit).
+/* repcount board host-linux: the portable core as a Linux program.
  *
  * The serial link is a TCP socket (the default; a pyserial `socket://` URL reaches it, as
  * it reaches the emulator; the device starts, and sends BOOT, when the first client
@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #include "rc_app.h"
-#include "rc_pipeline.h"
+#include "rc_config.h"
 
 static int listen_fd = -1; /* TCP: the listening socket */
 static int link_fd = -1;   /* TCP: the connected client; pty: the master side */

@@ -1,4 +1,4 @@
-/* repcount portable core: the serial protocol (generated; do not edit). See rc_protocol.h. */
+/* repcount portable core: the serial protocol. See rc_protocol.h. */
 #include "rc_protocol.h"
 
 /* CRC-32 of IEEE 802.3, reflected (polynomial 0xEDB88320), four bits at a time: entry i

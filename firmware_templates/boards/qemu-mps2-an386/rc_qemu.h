@@ -1,4 +1,4 @@
-/* repcount board qemu-mps2-an386: the emulated Arm MPS2 AN386 (Cortex-M4F) (generated; do not edit).
+/* repcount board qemu-mps2-an386: the emulated Arm MPS2 AN386 (Cortex-M4F).
  *
  * The few registers this board uses, written from the Armv7-M architecture manual and
  * Arm's CMSDK APB UART description (no CMSIS), and the board's own services beyond the

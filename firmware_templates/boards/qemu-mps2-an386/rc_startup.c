@@ -1,4 +1,4 @@
-/* repcount board qemu-mps2-an386: reset, vector table and faults (generated; do not edit).
+/* repcount board qemu-mps2-an386: reset, vector table and faults.
  *
  * No C library start-up files: the reset handler enables the FPU, copies .data from
  * flash, zeroes .bss and calls main. Every fault and every unexpected interrupt ends the

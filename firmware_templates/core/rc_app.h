@@ -1,4 +1,4 @@
-/* repcount portable core: the device app and the board interface (generated; do not edit).
+/* repcount portable core: the device app and the board interface.
  *
  * The app speaks the serial protocol (docs/protocol.md): it answers HELLO with INFO,
  * announces itself with BOOT at start-up, switches modes, streams IMU samples in capture

@@ -1,17 +1,14 @@
-// repcount board glue: {{ board.name }} (generated; do not edit, re-render instead).
+// repcount board glue: M5StickC Plus.
 // The rc_board_* functions of rc_app.h over Arduino and M5StickCPlus: the USB-UART
 // bridge, the MPU6886 (raw counts), the red LED and the count on the screen.
+// The IMU's rate and range, the baud rate and the LED come from the generated rc_config.h.
 #include <Arduino.h>
 #include <M5StickCPlus.h>
 
 extern "C" {
 #include "rc_app.h"
-#include "rc_pipeline.h"
+#include "rc_config.h"
 }
-
-#define RC_BOARD_BAUD {{ board.baud }}
-#define RC_BOARD_LED {{ board.platformio.led }}
-#define RC_BOARD_LED_ACTIVE_LOW {{ 1 if board.platformio.led_active_low else 0 }}
 
 #if RC_IMU_FULL_SCALE_G == 2
 #define RC_MPU6886_FSR MPU6886::AFS_2G

@@ -1,13 +1,14 @@
-/* repcount portable core: the engine interface (generated; do not edit).
- * `tflm` implements it with TFLite Micro's MicroInterpreter, `native` with generated C. */
+/* repcount portable core: the engine interface. `tflm` implements it with TFLite Micro's
+ * MicroInterpreter, `native` with C generated from the model. The model's input and
+ * output lengths (RC_INPUT_LEN, RC_OUTPUT_LEN) and RC_ENGINE_NAME come from the
+ * generated rc_config.h; each engine checks that its model has exactly these lengths. */
 #ifndef RC_ENGINE_H
 #define RC_ENGINE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define RC_INPUT_LEN {{ model.input_len }}
-#define RC_ENGINE_NAME "{{ engine }}"
+#include "rc_config.h"
 
 /* 0 on success; negative on failure, rc_engine_error_message() says why. */
 int rc_engine_init(void);

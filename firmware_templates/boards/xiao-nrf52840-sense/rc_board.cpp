@@ -1,18 +1,15 @@
-// repcount board glue: {{ board.name }} (generated; do not edit, re-render instead).
+// repcount board glue: Seeed Studio XIAO nRF52840 Sense.
 // The rc_board_* functions of rc_app.h over Arduino: USB serial, the LSM6DS3TR-C through
 // Seeed Arduino LSM6DS3 (raw counts), the user LED. Everything else is the portable core.
+// The IMU's rate and range, the baud rate and the LED come from the generated rc_config.h.
 #include <Arduino.h>
 #include <LSM6DS3.h>
 #include <Wire.h>
 
 extern "C" {
 #include "rc_app.h"
-#include "rc_pipeline.h"
+#include "rc_config.h"
 }
-
-#define RC_BOARD_BAUD {{ board.baud }}
-#define RC_BOARD_LED {{ board.platformio.led }}
-#define RC_BOARD_LED_ACTIVE_LOW {{ 1 if board.platformio.led_active_low else 0 }}
 
 static LSM6DS3 imu(I2C_MODE, 0x6A);
 static bool imu_ok;

@@ -1,4 +1,4 @@
-/* repcount portable core: the counting pipeline (generated; do not edit).
+/* repcount portable core: the counting pipeline.
  * Ring buffer, resampling, window/hop scheduling, input quantisation, the engine call and
  * the counting post-processor. C99, no heap, no floating point. See rc_pipeline.h. */
 #include "rc_pipeline.h"
@@ -14,20 +14,23 @@
 #error "the counted slice must lie inside the model's output"
 #endif
 
-/* ---- Axis remap for the {{ board.mount }} mount ---- */
+/* ---- Axis remap for the mount (rc_config.h: model axis i = RC_REMAP_SIGN_i * board
+ * axis RC_REMAP_INDEX_i). The signs are constants, so each axis compiles to a load or a
+ * saturating negation. ---- */
 
-{% if board.remap | selectattr("sign", "lt", 0) | list %}
 static int16_t negate_saturating(int16_t v)
 {
     return v == INT16_MIN ? INT16_MAX : (int16_t)-v;
 }
-{% endif %}
+
+#define RC_REMAP_AXIS(i) \
+    (RC_REMAP_SIGN_##i < 0 ? negate_saturating(board_xyz[RC_REMAP_INDEX_##i]) : board_xyz[RC_REMAP_INDEX_##i])
 
 void rc_remap(const int16_t board_xyz[RC_CHANNELS], int16_t model_xyz[RC_CHANNELS])
 {
-{% for axis in board.remap %}
-    model_xyz[{{ loop.index0 }}] = {{ "negate_saturating(" if axis.sign < 0 }}board_xyz[{{ axis.index }}]{{ ")" if axis.sign < 0 }};
-{% endfor %}
+    model_xyz[0] = RC_REMAP_AXIS(0);
+    model_xyz[1] = RC_REMAP_AXIS(1);
+    model_xyz[2] = RC_REMAP_AXIS(2);
 }
 
 /* ---- Full-scale rescale: IMU range to the model's range ---- */

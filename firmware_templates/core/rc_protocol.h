@@ -1,6 +1,6 @@
-/* repcount portable core: the serial protocol's framing and message layouts (generated;
- * do not edit). The specification is docs/protocol.md; the host's twin is
- * repcount/protocol.py, and both pass the golden vectors in tests/vectors/protocol.json.
+/* repcount portable core: the serial protocol's framing and message layouts. The
+ * specification is docs/protocol.md; the host's twin is repcount/device/protocol.py, and
+ * both pass the golden vectors in tests/vectors/protocol.json.
  *
  * A frame on the wire is COBS(type u8 | seq u16 | payload | crc32 u32) followed by 0x00;
  * every multi-byte field is little-endian. No heap, no floating point: the receiver

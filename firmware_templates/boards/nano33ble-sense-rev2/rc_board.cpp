@@ -1,17 +1,14 @@
-// repcount board glue: {{ board.name }} (generated; do not edit, re-render instead).
+// repcount board glue: Arduino Nano 33 BLE Sense Rev2.
 // The rc_board_* functions of rc_app.h over Arduino: USB serial, the BMI270 through
 // Arduino_BMI270_BMM150, the built-in LED. Everything else is the portable core.
+// The IMU's rate and range, the baud rate and the LED come from the generated rc_config.h.
 #include <Arduino.h>
 #include <Arduino_BMI270_BMM150.h>
 
 extern "C" {
 #include "rc_app.h"
-#include "rc_pipeline.h"
+#include "rc_config.h"
 }
-
-#define RC_BOARD_BAUD {{ board.baud }}
-#define RC_BOARD_LED {{ board.platformio.led }}
-#define RC_BOARD_LED_ACTIVE_LOW {{ 1 if board.platformio.led_active_low else 0 }}
 
 static bool imu_ok;
 

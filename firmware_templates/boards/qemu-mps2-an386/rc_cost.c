@@ -1,4 +1,4 @@
-/* repcount board {{ board.id }}: the instructions of each inference (generated; do not edit).
+/* repcount board qemu-mps2-an386: the instructions of each inference.
  *
  * The project's Makefile links with `-Wl,--wrap=rc_engine_invoke` (required on this
  * board), so the pipeline's call of the engine lands here: the board counts the

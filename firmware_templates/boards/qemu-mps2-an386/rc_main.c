@@ -1,5 +1,4 @@
-/* repcount board {{ board.id }}: main loop and the board interface of rc_app.h
- * (generated; do not edit).
+/* repcount board qemu-mps2-an386: main loop and the board interface of rc_app.h.
  *
  * The emulated board has no IMU, LED or screen: its "IMU" is the replay stream the host
  * sends over the UART, so capture and run mode report an IMU error, and the LED and the

@@ -1,14 +1,12 @@
-/* repcount portable core: the device app (generated; do not edit). See rc_app.h and
- * docs/protocol.md. Board {{ board.id }}, firmware {{ firmware_version }}. */
+/* repcount portable core: the device app. See rc_app.h and docs/protocol.md. The board
+ * id, the firmware version and the model's hash come from the generated rc_config.h. */
 #include "rc_app.h"
 
+#include "rc_config.h"
 #include "rc_engine.h"
-#include "rc_model_data.h"
 #include "rc_pipeline.h"
 #include "rc_protocol.h"
 
-#define RC_BOARD_ID "{{ board.id }}"
-#define RC_FIRMWARE_VERSION "{{ firmware_version }}"
 /* Capture mode sends a SAMPLES frame every fifth of a second (5 frames/s). */
 #define RC_CAPTURE_BATCH_RAW (RC_SAMPLE_RATE_HZ / 5)
 #define RC_CAPTURE_BATCH \

@@ -1,4 +1,4 @@
-/* repcount portable core: the counting pipeline (generated; do not edit).
+/* repcount portable core: the counting pipeline.
  *
  * One raw IMU sample (int16 counts at the model's full-scale range, already remapped
  * for the mount) goes in at the model's sample rate. Every `RC_HOP` samples, once
@@ -10,41 +10,20 @@
  * mount's axis remap and resamples from the IMU's output data rate to the model's rate.
  * Replayed samples are already at the model's rate and go straight to rc_pipeline_push().
  *
- * Model {{ model.name }} ({{ model.task }}, {{ model.mount }} mount), board {{ board.id }}.
+ * The model's geometry, quantisation and counting parameters and the board's IMU rate,
+ * range and axis remap are the RC_* macros of the generated rc_config.h.
  */
 #ifndef RC_PIPELINE_H
 #define RC_PIPELINE_H
 
 #include <stdint.h>
 
-#define RC_WINDOW {{ model.window }}
-#define RC_HOP {{ model.hop }}
-#define RC_CHANNELS 3
-#define RC_OUTPUT_LEN {{ model.output_len }}
-#define RC_MAX_EVENTS_PER_INFERENCE {{ model.take_count }}
+#include "rc_config.h"
 
-/* The model's sample rate and the full-scale range its int16 input counts assume. */
-#define RC_SAMPLE_RATE_HZ {{ model.sample_rate_hz }}
-#define RC_FULL_SCALE_G {{ model.full_scale_g }}
-/* The rate at which the board glue reads its IMU, and the range the IMU is set to. */
-#define RC_IMU_ODR_HZ {{ board.imu.odr_hz }}
-#define RC_IMU_FULL_SCALE_G {{ board.imu.full_scale_g }}
+#define RC_CHANNELS 3
+#define RC_MAX_EVENTS_PER_INFERENCE RC_TAKE_COUNT
 /* Most model-rate samples one IMU sample can produce (upsampling). */
 #define RC_RESAMPLE_MAX_OUT ((RC_SAMPLE_RATE_HZ + RC_IMU_ODR_HZ - 1) / RC_IMU_ODR_HZ)
-
-/* Input quantisation: int8 = clamp(zero_point + MBQM(raw, multiplier, shift)). */
-#define RC_INPUT_MULTIPLIER {{ model.input_multiplier }}
-#define RC_INPUT_SHIFT {{ model.input_shift }}
-#define RC_INPUT_ZERO_POINT {{ model.input_zero_point }}
-#define RC_OUTPUT_ZERO_POINT {{ model.output_zero_point }}
-
-/* Counting post-processor (repcount/counting.py): the slice of each output that tiles
- * time, the int8 score threshold and the refractory period in steps. */
-#define RC_TAKE_START {{ model.take_start }}
-#define RC_TAKE_COUNT {{ model.take_count }}
-#define RC_OUT_STRIDE {{ model.out_stride }}
-#define RC_THRESHOLD {{ model.threshold }}
-#define RC_REFRACTORY {{ model.refractory }}
 
 typedef struct {
     uint32_t inference;                 /* index of the inference that just ran */

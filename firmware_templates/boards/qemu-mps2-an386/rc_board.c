@@ -1,4 +1,4 @@
-/* repcount board qemu-mps2-an386: UART, time and exit (generated; do not edit).
+/* repcount board qemu-mps2-an386: UART, time and exit.
  *
  * The CMSDK UART holds one received byte, so its receive interrupt moves each byte into
  * a ring buffer at once and the main loop sleeps with WFI when the ring stays empty for
