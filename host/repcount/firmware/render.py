@@ -43,7 +43,7 @@ from repcount import __version__
 from repcount.errors import UserError
 from repcount.firmware import boards, engines, templates
 from repcount.firmware.boards import Board
-from repcount.learn import quant, tflite_model
+from repcount.learn.card import ModelCard, ModelDir
 from repcount.learn.tflite_model import TfliteModel
 
 # Files a board folder (or project/) renders to the top of the output; the rest go to src/.
@@ -57,20 +57,11 @@ BYTES_PER_ROW = 12
 
 
 @dataclass
-class Model:
-    """A model directory: the .tflite (the truth) and its card (training's measurements)."""
-
-    directory: Path
-    card: dict[str, Any]
-    tflite: TfliteModel
-
-
-@dataclass
 class Project:
     """A rendered firmware project, and what it was rendered from."""
 
     directory: Path
-    model: Model
+    model: ModelDir
     board: Board
     engine: str
     mount: str
@@ -94,83 +85,45 @@ def find_model(spec: str | Path) -> Path:
     )
 
 
-def load_model(spec: str | Path) -> Model:
-    directory = find_model(spec)
-    card_path = directory / "card.json"
-    if not card_path.is_file():
-        raise UserError(f"{directory}: no card.json; a model directory holds model.tflite and card.json")
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{card_path}: not valid JSON ({exc})") from None
-    return Model(directory, card, tflite_model.read(directory / "model.tflite"))
+def open_model(spec: str | Path) -> ModelDir:
+    """A model directory (a path or a shipped name), checked: its card belongs to its .tflite."""
+    return ModelDir.open(find_model(spec))
 
 
-def _card(card: dict[str, Any], where: str, *keys: str) -> Any:
-    value: Any = card
-    for key in keys:
-        if not isinstance(value, dict) or key not in value:
-            raise UserError(f"{where}: card.json has no {'.'.join(keys)}; re-export the model")
-        value = value[key]
-    return value
-
-
-def pipeline_context(card: dict[str, Any], where: str = "card.json") -> dict[str, Any]:
+def pipeline_context(card: ModelCard) -> dict[str, Any]:
     """The model's part of the template context that the portable core needs (from the card)."""
-    window, hop = int(_card(card, where, "window")), int(_card(card, where, "hop"))
-    counting = {k: int(_card(card, where, "counting", k))
-                for k in ("threshold", "refractory", "take_start", "take_count", "out_stride")}
-    output_len = int(_card(card, where, "output_len"))
-    if hop <= 0 or window < hop:
-        raise UserError(f"{where}: needs 0 < hop <= window, got window {window}, hop {hop}")
-    if counting["take_start"] + counting["take_count"] > output_len or counting["take_count"] < 1:
-        raise UserError(f"{where}: counting slice take_start/take_count does not fit output_len {output_len}")
+    c = card.counter
     return {
-        "name": str(card.get("name", "model")),
-        "task": str(card.get("task", "")),
-        "mount": str(card.get("mount", "")),
-        "window": window,
-        "hop": hop,
-        "input_len": window * 3,
-        "output_len": output_len,
-        "sample_rate_hz": int(_card(card, where, "sample_rate_hz")),
-        "full_scale_g": int(_card(card, where, "full_scale_g")),
-        "input_multiplier": int(_card(card, where, "input", "multiplier")),
-        "input_shift": int(_card(card, where, "input", "shift")),
-        "input_zero_point": int(_card(card, where, "input", "zero_point")),
-        "output_zero_point": int(_card(card, where, "output", "zero_point")),
-        **counting,
+        "name": card.name,
+        "task": card.task,
+        "mount": card.mount,
+        "window": card.window,
+        "hop": card.hop,
+        "input_len": card.window * 3,
+        "output_len": card.output_len,
+        "sample_rate_hz": int(card.sample_rate_hz),
+        "full_scale_g": int(card.full_scale_g),
+        "input_multiplier": card.input.multiplier,
+        "input_shift": card.input.shift,
+        "input_zero_point": card.input.zero_point,
+        "output_zero_point": card.output.zero_point,
+        "threshold": c.threshold,
+        "refractory": c.refractory,
+        "take_start": c.take_start,
+        "take_count": c.take_count,
+        "out_stride": c.out_stride,
     }
 
 
-def model_context(model: Model) -> dict[str, Any]:
-    """The whole model context: the card's pipeline figures checked against the .tflite.
+def model_context(model: ModelDir) -> dict[str, Any]:
+    """The whole model context: the card's pipeline figures and what only the .tflite knows.
 
-    The hash, the size and the op list come from the .tflite, never from the card; the
-    card's window, lengths and input rescale must agree with the .tflite or rendering stops.
+    The hash, the size and the op list come from the .tflite, never from the card;
+    ModelDir.open has already refused a card whose hash, geometry or quantisation
+    disagree with the .tflite.
     """
-    where = str(model.directory / "card.json")
-    ctx = pipeline_context(model.card, where)
+    ctx = pipeline_context(model.card)
     t = model.tflite
-    tin, tout = t.tensors[t.inputs[0]], t.tensors[t.outputs[0]]
-    if tin.dtype != "int8" or tout.dtype != "int8":
-        raise UserError(f"{t.where()}: input and output must be int8, got {tin.dtype} -> {tout.dtype}")
-    if tin.size != ctx["input_len"] or tout.size != ctx["output_len"]:
-        raise UserError(
-            f"{where}: window {ctx['window']} x 3 = {ctx['input_len']} inputs and output_len "
-            f"{ctx['output_len']} disagree with {t.where()} ({tin.size} inputs, {tout.size} outputs)"
-        )
-    expected = quant.input_rescale(ctx["full_scale_g"], float(tin.scale[0]))
-    if (ctx["input_multiplier"], ctx["input_shift"]) != expected or ctx["input_zero_point"] != int(
-        tin.zero_point[0]
-    ):
-        raise UserError(
-            f"{where}: input multiplier/shift/zero_point {ctx['input_multiplier']}/{ctx['input_shift']}/"
-            f"{ctx['input_zero_point']} do not match {t.where()} (expected {expected[0]}/{expected[1]}/"
-            f"{int(tin.zero_point[0])}); the card belongs to another model"
-        )
-    if ctx["output_zero_point"] != int(tout.zero_point[0]):
-        raise UserError(f"{where}: output zero_point disagrees with {t.where()}")
     digest = t.model_hash
     return {
         **ctx,
@@ -215,12 +168,12 @@ def default_arena_margin(measured: int) -> int:
     return max(MIN_ARENA_MARGIN, measured // ARENA_MARGIN_FRACTION)
 
 
-def tflm_context(model: Model, board: Board, arena_margin: int | None) -> dict[str, Any]:
+def tflm_context(model: ModelDir, board: Board, arena_margin: int | None) -> dict[str, Any]:
     """Op resolver and arena of the TFLM engine: ops from the .tflite, arena from the card."""
-    measured = model.card.get("arena_bytes")
-    if not isinstance(measured, int) or measured <= 0:
+    measured = model.card.arena_bytes
+    if measured is None or measured <= 0:
         raise UserError(
-            f"{model.directory / 'card.json'}: no measured arena_bytes; the tflm engine sizes its "
+            f"{model.card_path}: no measured arena_bytes; the tflm engine sizes its "
             "arena from it (re-export the model, or use --engine native)"
         )
     margin = default_arena_margin(measured) if arena_margin is None else arena_margin
@@ -269,9 +222,9 @@ def render(
     board.check_engine(engine)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a directory for the project")
-    model = load_model(model_spec)
+    model = open_model(model_spec)
     check_model_ops(model.tflite, engine)
-    trained_mount = str(model.card.get("mount") or "")
+    trained_mount = model.card.mount
     # A model trained on one of the board's mounts defaults to it; one trained on mixed
     # placements (steps) defaults to the wrist.
     mount = mount or (trained_mount if trained_mount in board.mounts else "wrist")
@@ -281,7 +234,7 @@ def render(
         "board": board_context(board, mount),
         "engine": engine,
         "firmware_version": __version__,
-        "model_source": str(model.directory),  # for the commands in README.md
+        "model_source": str(model.path),  # for the commands in README.md
         "model_rows": _model_rows(model.tflite.data) if engine == "tflm" else [],
         "tflm": tflm_context(model, board, arena_margin) if engine == "tflm" else None,
     }
@@ -366,7 +319,7 @@ def summary(project: Project) -> dict[str, Any]:
         "ops": project.context["model"]["ops"],
         "files": sorted(str(p.relative_to(project.directory)) for p in project.files),
         "warnings": project.warnings,
-        "card_arena_bytes": project.model.card.get("arena_bytes"),
+        "card_arena_bytes": project.model.card.arena_bytes,
         **figures,
     }
 
