@@ -4,6 +4,7 @@ run), and one accuracy stage on the emulator."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,15 @@ from repcount.bench import run as bench
 from repcount.bench import stages as benchsetup
 from repcount.cli import main
 from repcount.errors import UserError
+from repcount.learn.card import ModelCard
+
+STEPS_CARD = ModelCard.load(Path(__file__).resolve().parents[1] / "models" / "steps" / "card.json")
+
+
+def card_with(name: str, **training: Any) -> ModelCard:
+    """The shipped steps card renamed, with parts of its training record replaced."""
+    assert STEPS_CARD.training is not None
+    return replace(STEPS_CARD, name=name, training=replace(STEPS_CARD.training, **training))
 
 
 def _pipeline(mape: float | None, f1: float, fph: float | None) -> dict[str, Any]:
@@ -147,10 +157,10 @@ def test_readme_without_markers_is_refused_with_how_to_fix() -> None:
 
 def test_card_command_is_moved_to_new_data_and_output() -> None:
     """The bench retrains with the card's command, its data regenerated, without its folds."""
-    card = {"name": "steps", "training": {"command": (
+    card = card_with("steps", command=(
         "repcount train --task steps --data oxford build/model-data/steps-walking "
         "/somewhere/steps-running --test-users oxford-dario --cv-users oxford-jamie oxford-dario "
-        "--seed 1 --out models/steps")}}
+        "--seed 1 --out models/steps"))
     args = benchsetup.train_arguments(card)
     assert benchsetup.option_values(args, "--cv-users") == ["oxford-jamie", "oxford-dario"]
     moved = benchsetup.rewrite_command(
@@ -164,22 +174,21 @@ def test_card_command_is_moved_to_new_data_and_output() -> None:
 
 def test_models_trained_counts_a_fold_that_is_the_shipped_model_once() -> None:
     base = "repcount train --task steps --data oxford --cv-users a b c --seed 1 --out models/steps"
-    shipped_fold = {"name": "s", "training": {"command": base + " --test-users c", "held_out_users": ["c"],
-                                              "seconds": 300.0}}  # fmt: skip
-    everybody = {"name": "s", "training": {"command": base, "held_out_users": [], "seconds": 400.0}}
+    shipped_fold = card_with("s", command=base + " --test-users c", held_out_users=("c",), seconds=300.0)
+    everybody = card_with("s", command=base, held_out_users=(), seconds=400.0)
     assert bench._models_trained(shipped_fold) == 3 and bench._models_trained(everybody) == 4
     assert bench._card_time(shipped_fold, 3)["card_seconds_per_model"] == 100.0
 
 
 def test_a_card_without_a_train_command_is_reported() -> None:
     with pytest.raises(UserError, match="jr: its card records no training command"):
-        benchsetup.train_arguments({"name": "jr", "training": {"command": None}})
+        benchsetup.train_arguments(card_with("jr", command=None))
     with pytest.raises(UserError, match="is not `repcount train"):
-        benchsetup.train_arguments({"name": "jr", "training": {"command": "python train.py"}})
+        benchsetup.train_arguments(card_with("jr", command="python train.py"))
 
 
 def test_regenerated_data_must_hold_the_card_users() -> None:
-    card = {"name": "jr", "training": {"train_users": ["sim-jr-u001"], "held_out_users": ["sim-jr-u101"]}}
+    card = card_with("jr", train_users=("sim-jr-u001",), held_out_users=("sim-jr-u101",))
     benchsetup.check_users(card, {"jumprope-wrist-test": ["sim-jr-u101"]})
     with pytest.raises(UserError, match="holds users sim-jr-u102 that the card does not name"):
         benchsetup.check_users(card, {"jumprope-wrist-test": ["sim-jr-u101", "sim-jr-u102"]})

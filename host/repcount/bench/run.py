@@ -45,6 +45,7 @@ from repcount.bench import report as benchreport
 from repcount.bench import stages as benchsetup
 from repcount.bench.stages import Progress
 from repcount.errors import UserError
+from repcount.learn.card import ModelCard, ModelDir
 
 QEMU_BOARD = "qemu-mps2-an386"
 BUDGET_S = 30 * 60  # the whole bench, from a fresh clone, on 2 cores (issue 8)
@@ -86,17 +87,17 @@ def model_dirs(given: Sequence[Path] | None = None) -> list[Path]:
     return found
 
 
-def _mount(card: dict[str, Any]) -> str:
-    return card["mount"] if card.get("mount") in ("wrist", "handle") else "wrist"
+def _mount(card: ModelCard) -> str:
+    return card.mount if card.mount in ("wrist", "handle") else "wrist"
 
 
-def sizes(model_dir: Path, card: dict[str, Any], out: Path) -> dict[str, Any]:
+def sizes(model_dir: Path, card: ModelCard, out: Path) -> dict[str, Any]:
     """`repcount firmware --json`'s figures for the model on qemu-mps2-an386 (native engine)."""
     from repcount.firmware import render as firmware
 
     project = firmware.render(model_dir, QEMU_BOARD, out, engine="native", mount=_mount(card))
     figures = firmware.measure(project)
-    figures["macs_per_second"] = round(figures["macs_per_inference"] * card["sample_rate_hz"] / card["hop"])
+    figures["macs_per_second"] = round(figures["macs_per_inference"] * card.sample_rate_hz / card.hop)
     figures["firmware_warnings"] = project.warnings
     return figures
 
@@ -160,32 +161,32 @@ class Bench:
             self._data_root = benchsetup.regenerate_data(self.repo, root, self.progress)
         return benchsetup.data_dir(token, self._data_root)
 
-    def jump_rope(self, model_dir: Path, card: dict[str, Any]) -> dict[str, Any]:
+    def jump_rope(self, model_dir: Path, card: ModelCard) -> dict[str, Any]:
         """The shipped model on the held-out sessions its card was measured on."""
         from repcount.data.recordings import load_all
 
-        test = (card.get("training") or {}).get("test_data") or []
+        test = card.training.test_data if card.training else ()
         if not test:
-            raise UserError(f"{card['name']}: the card names no --test-data of held-out users")
+            raise UserError(f"{card.name}: the card names no --test-data of held-out users")
         dirs = [Path(self.data(t)) for t in test]
         benchsetup.check_users(card, {d.name: benchsetup.manifest_users(d) for d in dirs})
         recs = [r for d in dirs for r in load_all([d])[: QUICK_RECORDINGS if self.quick else None]]
         users = sorted({r.meta.user for r in recs})
-        overlap = set(users) & set(card["training"].get("train_users", []))
+        overlap = set(users) & set(card.training.train_users if card.training else ())
         if overlap:
-            raise UserError(f"{card['name']}: held-out users {', '.join(sorted(overlap))} were trained on")
-        result = accuracy(model_dir, recs, self.work / "fw" / f"{card['name']}-hil", self.progress)
+            raise UserError(f"{card.name}: held-out users {', '.join(sorted(overlap))} were trained on")
+        result = accuracy(model_dir, recs, self.work / "fw" / f"{card.name}-hil", self.progress)
         minutes = sum(r.duration for r in recs) / 60
         what = f"{len(users)} simulated users never trained on ({len(recs)} sessions, {minutes:.0f} min)"
         result["heldout"] = {"description": what, "users": users, "model": "shipped"}
         return result
 
     @staticmethod
-    def louo(card: dict[str, Any]) -> dict[str, Any]:
+    def louo(card: ModelCard) -> dict[str, Any]:
         """The leave-one-user-out figures the card recorded at training time, per pipeline."""
-        pipes = ((card.get("metrics") or {}).get("leave_one_user_out") or {}).get("pipelines") or {}
+        pipes = ((card.metrics or {}).get("leave_one_user_out") or {}).get("pipelines") or {}
         if not pipes:
-            raise UserError(f"{card['name']}: the card holds no leave-one-user-out figures")
+            raise UserError(f"{card.name}: the card holds no leave-one-user-out figures")
         users = benchsetup.option_values(benchsetup.train_arguments(card), "--cv-users")
         obj: dict[str, Any] = {
             p: {"count_mape": v.get("count_mape"), "by_group": v.get("by_group", {}),
@@ -194,13 +195,13 @@ class Bench:
         obj["description"] = f"Oxford, leave-one-user-out over {len(users)} users (card, at training time)"
         return {"leave_one_user_out": obj}
 
-    def steps(self, model_dir: Path, card: dict[str, Any]) -> dict[str, Any]:
+    def steps(self, model_dir: Path, card: ModelCard) -> dict[str, Any]:
         """The shipped steps model on the Oxford traces of the user it never saw (--test-users)."""
         from repcount.device import hil
 
         recs = hil.unseen_oxford_traces(card)[: QUICK_RECORDINGS if self.quick else None]
         users = sorted({r.meta.user for r in recs})
-        result = accuracy(model_dir, recs, self.work / "fw" / f"{card['name']}-hil", self.progress)
+        result = accuracy(model_dir, recs, self.work / "fw" / f"{card.name}-hil", self.progress)
         minutes = sum(r.duration for r in recs) / 60
         result["heldout"] = {
             "description": f"Oxford user {', '.join(users)}, never trained on ({len(recs)} traces, "
@@ -209,17 +210,17 @@ class Bench:
         }  # fmt: skip
         return result
 
-    def retrain(self, card: dict[str, Any], later_s: float) -> dict[str, Any]:
+    def retrain(self, card: ModelCard, later_s: float) -> dict[str, Any]:
         """Train a model again with its card's command: in full when the budget allows, else --quick."""
         args = benchsetup.train_arguments(card)
         folds = len(benchsetup.option_values(args, "--cv-users"))
         card_s = _card_time(card, _models_trained(card))["card_seconds_per_model"]
         full = card_s is not None and self.elapsed + RETRAIN_SAFETY * card_s + later_s <= BUDGET_S
-        out = self.work / "retrained" / card["name"]
+        out = self.work / "retrained" / card.name
         args = benchsetup.rewrite_command(args, self.data, out, drop=("--cv-users",),
                                           extra=() if full else ("--quick",))  # fmt: skip
-        seconds = benchsetup.run_train(args, self.work / f"train-{card['name']}.log", self.progress)
-        new = json.loads((out / "card.json").read_text())
+        seconds = benchsetup.run_train(args, self.work / f"train-{card.name}.log", self.progress)
+        new = ModelCard.load(out / "card.json")
         how = "the card's command" if full else "the card's command with --quick"
         if folds:
             how += f" without its {folds} leave-one-user-out folds"
@@ -232,26 +233,25 @@ class Bench:
             # the work directory is a temporary one: the results name it, not this machine's path
             "command": "repcount train " + shlex.join(args).replace(str(self.work), WORK_NAME),
             **_card_time(card, _models_trained(card)),
-            "same_model_hash": new["model_hash"] == card["model_hash"] if full else None,
+            "same_model_hash": new.model_hash == card.model_hash if full else None,
         }}  # fmt: skip
 
 
-def _card_time(card: dict[str, Any], models: int) -> dict[str, Any]:
+def _card_time(card: ModelCard, models: int) -> dict[str, Any]:
     """The training time the card recorded, and per model its command trained (folds too)."""
-    seconds = (card.get("training") or {}).get("seconds")
+    seconds = card.training.seconds if card.training else None
     per_model = None if seconds is None else round(seconds / models, 1)
     return {"card_seconds": seconds, "card_models_trained": models, "card_seconds_per_model": per_model}
 
 
-def _models_trained(card: dict[str, Any]) -> int:
+def _models_trained(card: ModelCard) -> int:
     """How many fits the card's command made: its folds, and the model itself unless it is a fold."""
-    training = card.get("training") or {}
     folds = benchsetup.option_values(benchsetup.train_arguments(card), "--cv-users")
-    held = training.get("held_out_users", [])
+    held = card.training.held_out_users if card.training else ()
     return len(folds) + (0 if len(held) == 1 and held[0] in folds else 1)
 
 
-def _card_training(card: dict[str, Any]) -> dict[str, Any]:
+def _card_training(card: ModelCard) -> dict[str, Any]:
     """What the card says of its training, until (unless) the bench measures it."""
     return {"training": {**_card_time(card, _models_trained(card)), "how": "not measured now"}}
 
@@ -279,16 +279,16 @@ def measure_all(
     bench = Bench(work, quick, repo, progress)
     # a snapshot: a model retrained while the bench runs must not mix into its figures
     dirs = [Path(shutil.copytree(d, work / "models" / d.name, dirs_exist_ok=True)) for d in dirs]
-    cards = {m.name: (m, json.loads((m / "card.json").read_text())) for m in dirs}
-    cards = {n: mc for n, mc in cards.items() if mc[1]["task"] in ("jump-rope", "steps")}
+    cards = {m.name: (m, ModelDir.open(m).card) for m in dirs}
+    cards = {n: mc for n, mc in cards.items() if mc[1].task in ("jump-rope", "steps")}
     models: dict[str, dict[str, Any]] = {}
     for name, (model_dir, card) in cards.items():
-        entry = models[name] = {"task": card["task"], "model_hash": card["model_hash"],
-                                "mount": card.get("mount"), "not_measured": {}}  # fmt: skip
+        entry = models[name] = {"task": card.task, "model_hash": card.model_hash,
+                                "mount": card.mount, "not_measured": {}}  # fmt: skip
         _stage(entry, ("card_training_seconds",), progress, _card_training, card)
         progress(f"{name}: firmware sizes and instructions on {QEMU_BOARD}")
         _stage(entry, SIZE_KEYS, progress, sizes, model_dir, card, work / "fw" / f"{name}-sizes")
-        if card["task"] == "jump-rope":
+        if card.task == "jump-rope":
             _stage(entry, ACCURACY_KEYS, progress, bench.jump_rope, model_dir, card)
             continue
         _stage(entry, ("louo_count_mape",), progress, bench.louo, card)

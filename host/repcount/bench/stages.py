@@ -27,6 +27,7 @@ from typing import Any
 
 from repcount.errors import UserError
 from repcount.heavy import TF_ENV
+from repcount.learn.card import ModelCard
 
 Progress = Callable[[str], None]
 MODELS_SCRIPT = Path("tools") / "train-shipped-models.sh"
@@ -80,15 +81,14 @@ def manifest_users(directory: Path) -> list[str]:
     return json.loads((directory / "manifest.json").read_text())["users"]
 
 
-def check_users(card: dict[str, Any], regenerated: dict[str, list[str]]) -> None:
+def check_users(card: ModelCard, regenerated: dict[str, list[str]]) -> None:
     """The regenerated data must hold only users the card says it trained or measured on."""
-    training = card.get("training") or {}
-    named = set(training.get("train_users", [])) | set(training.get("held_out_users", []))
+    named = {*card.training.train_users, *card.training.held_out_users} if card.training else set()
     for name, users in regenerated.items():
         stray = sorted(set(users) - named)
         if stray:
             raise UserError(
-                f"{card['name']}: regenerated {name} holds users {', '.join(stray)} that the card does "
+                f"{card.name}: regenerated {name} holds users {', '.join(stray)} that the card does "
                 f"not name: the model was trained before {MODELS_SCRIPT} changed; retrain it (make models)"
             )
 
@@ -96,14 +96,14 @@ def check_users(card: dict[str, Any], regenerated: dict[str, list[str]]) -> None
 # ----------------------------------------------------------------------------- commands
 
 
-def train_arguments(card: dict[str, Any]) -> list[str]:
+def train_arguments(card: ModelCard) -> list[str]:
     """The arguments after `repcount train` of the card's recorded command."""
-    command = (card.get("training") or {}).get("command")
+    command = card.training.command if card.training else None
     if not command:
-        raise UserError(f"{card['name']}: its card records no training command; retrain it (make models)")
+        raise UserError(f"{card.name}: its card records no training command; retrain it (make models)")
     tokens = shlex.split(command)
     if tokens[:2] != ["repcount", "train"]:
-        raise UserError(f"{card['name']}: the card's command is not `repcount train ...`: {command}")
+        raise UserError(f"{card.name}: the card's command is not `repcount train ...`: {command}")
     return tokens[2:]
 
 
