@@ -8,7 +8,11 @@ seconds; it cannot reach the shipped models' accuracy, but it must count clean i
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import re
+import subprocess
+import sys
 import types
 from pathlib import Path
 from typing import Any
@@ -294,3 +298,64 @@ def test_activity_needs_20_hz_recordings(data_dir: Path, tmp_path: Path) -> None
         train_cmd.run(parse(train_cmd, argv))
     with pytest.raises(UserError, match="--cv-users is for the counting tasks"):
         train_cmd.run(parse(train_cmd, [*argv, "--cv-users", "syn-u0"]))
+
+
+def _cli_train(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """`python -m repcount.cli train ARGV` as a user runs it: exit code, stdout, stderr."""
+    cmd = [sys.executable, "-m", "repcount.cli", "train", *argv]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+
+
+def _refused(res: subprocess.CompletedProcess[str], match: str) -> None:
+    """Exit 2, one clear line on stderr naming the problem, no traceback, nothing written."""
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("repcount train: error: "), res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+    assert re.search(match, lines[0]), lines[0]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "match"),
+    [
+        ("--epochs", "0", "--epochs 0: must be at least 1"),
+        ("--epochs", "-1", "--epochs -1: must be at least 1"),
+        ("--train-stride", "0", "--train-stride 0: must be at least 1"),
+        ("--train-stride", "6", "--train-stride must be a multiple of the output stride \\(4\\)"),
+        ("--rotations", "-2", "--rotations -2: must be at least 0"),
+        ("--seed", "-1", "--seed -1: must be at least 0"),
+    ],
+)
+def test_cli_refuses_bad_numbers_before_any_work(
+    data_dir: Path, tmp_path: Path, flag: str, value: str, match: str
+) -> None:
+    out = tmp_path / "m"
+    res = _cli_train(["--task", "jump-rope", "--data", str(data_dir), "--out", str(out), flag, value])
+    _refused(res, match)
+    assert not out.exists()
+
+
+def test_cli_refuses_data_without_events_of_the_task(data_dir: Path, tmp_path: Path) -> None:
+    """Distractor-only data (or another task's) would train a model that never counts."""
+    rec = evaluation.load_data([str(data_dir / "u0.rec")])[0]
+    save(dataclasses.replace(rec, events=[]), tmp_path / "none.rec")
+    out = tmp_path / "m"
+    res = _cli_train(["--task", "jump-rope", "--data", str(tmp_path / "none.rec"), "--out", str(out)])
+    _refused(res, "--data: no events of kind jump, double-under in the 1 training recordings")
+    res = _cli_train(["--task", "steps", "--data", str(data_dir), "--out", str(out)])
+    _refused(res, "--data: no events of kind step in the 4 training recordings")
+    assert not out.exists()
+
+
+def test_cli_refuses_an_existing_out_before_training(trained: Path, data_dir: Path, tmp_path: Path) -> None:
+    """An existing model directory is never replaced without --force, and a file never by a directory."""
+    before = (trained / "model.tflite").read_bytes()
+    res = _cli_train([*TRAIN_ARGS, "--data", str(data_dir), "--out", str(trained)])
+    _refused(res, f"--out {re.escape(str(trained))}: already exists; .* pass --force")
+    assert (trained / "model.tflite").read_bytes() == before
+    a_file = tmp_path / "model.txt"
+    a_file.write_text("mine")
+    for extra in ([], ["--force"]):
+        res = _cli_train([*TRAIN_ARGS, "--data", str(data_dir), "--out", str(a_file), *extra])
+        _refused(res, "is a file; name a directory")
+    assert a_file.read_text() == "mine"

@@ -58,7 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="leave-one-user-out over --data: leave each of these users out in turn (an estimate; "
         "the model written is trained on --data minus the held-out users)",
     )
-    p.add_argument("--seed", type=int, default=1, help="seeds weights, shuffling and splits (default 1)")
+    p.add_argument("--seed", type=int, default=1,
+                   help="seeds weights, shuffling and splits, 0 or more (default 1)")
     p.add_argument("--quick", action="store_true", help="few epochs: a fast demo model, less accurate")
     p.add_argument("--epochs", type=int, help="float epochs, at least 1 (default 16; --quick 6)")
     p.add_argument("--rotations", type=int,
@@ -74,7 +75,8 @@ def _validate(args: argparse.Namespace) -> None:
         ("--epochs", args.epochs, 1),
         ("--train-stride", args.train_stride, 1),
         ("--rotations", args.rotations, 0),
-        ("--holdout-users", args.holdout_users, 1),
+        ("--holdout-users", args.holdout_users, 0),
+        ("--seed", args.seed, 0),
     ):
         if value is not None and value < least:
             raise UserError(f"{flag} {value}: must be at least {least}")
