@@ -145,10 +145,10 @@ def worst_user(per_user: dict[str, dict]) -> dict[str, Any] | None:
 
     A mean over people hides a counter that is far off for one of them; this names them.
     """
-    scored = [(s["count_mape"], u) for u, s in per_user.items() if s["count_mape"] is not None]
+    scored = [(s["count_mape"], u) for u, s in sorted(per_user.items()) if s["count_mape"] is not None]
     if not scored:
         return None
-    mape, user = max(scored)
+    mape, user = max(scored, key=lambda pair: pair[0])  # a tie names the first person by name
     s = per_user[user]
     return {"user": user, "count_mape": mape, "event_f1": s["event_f1"],
             "false_counts_per_hour": s["false_counts_per_hour"]}
