@@ -184,7 +184,8 @@ def test_plot_writes_a_png(tmp_path):
         ({"rate": 5.0}, "sample rate 5.0 Hz is out of range"),
         ({"minutes": 0.0}, "--minutes 0.0 is out of range"),
         ({"activity": "skipping"}, "unknown activity 'skipping'; choose one of jump-rope, walking"),
-        ({"mount": "ankle"}, "unknown mount 'ankle'; choose one of wrist, handle, pocket"),
+        ({"mount": "ankle"}, "unknown mount 'ankle'; choose one of wrist, handle, pocket, hand, bag"),
+        ({"population": "narrow"}, "unknown population 'narrow'; choose one of default, wide"),
     ],
 )
 def test_bad_arguments_are_explained(kwargs, message):
@@ -207,3 +208,52 @@ def test_plot_with_predictions_and_a_score_panel(tmp_path):
     out = plot_recording(rec, tmp_path / "p" / "eval.png", predicted_events=[5.0, 5.4],
                          title="held-out user", scores=(times, np.sin(times)), threshold=0.5, span=(2, 12))
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_wide_population_is_other_people_far_beyond_the_default_ranges():
+    from repcount.data import population
+
+    default = [population.style(i) for i in range(1, 201)]
+    wide = [population.wide_style(i) for i in range(1, 201)]
+    rates = np.array([s.jump_rate_hz * 60 for s in wide])
+    assert rates.min() < 70 and rates.max() > 210  # 60 to 220 jumps a minute
+    assert max(s.jump_rate_hz for s in default) * 60 <= 200
+    impacts = np.array([s.impact_g for s in wide])
+    assert impacts.min() < 1.8 * 0.5 and impacts.max() > 4.0 * 2  # x0.3 to x3 of the default's
+    assert {s.circle_aspect == 1.0 for s in wide} == {False}  # ellipses, not circles
+    assert population.wide_style(7) == population.wide_style(7) != population.style(7)
+
+
+def test_wide_sessions_are_reproducible_named_apart_and_labelled(tmp_path, capsys):
+    argv = ["--population", "wide", "--users", "2", "--minutes", "1", "--seed", "3", "--json"]
+    summary = simulate([*argv, "--out", str(tmp_path / "a")], capsys)
+    simulate([*argv, "--out", str(tmp_path / "b")], capsys)
+    assert summary["users"] == ["simw-jr-u001", "simw-jr-u002"]
+    for name in summary["files"]:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+        rec = load(tmp_path / "a" / name)
+        assert rec.meta.extra["population"] == "wide"
+        assert len(rec.events_of(["jump", "double-under"])) > 10
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["population"] == "wide"
+
+
+@pytest.mark.parametrize("mount", ["hand", "bag"])
+def test_steps_are_simulated_for_a_phone_in_the_hand_or_a_bag(mount):
+    for population in ("default", "wide"):
+        rec = simulation.simulate_user("walking", mount, 4, 1.0, seed=2, population=population)
+        steps = rec.events_of(["step"])
+        assert len(steps) > 30 and rec.meta.mount == mount
+        mag = np.linalg.norm(rec.acc, axis=1)
+        # A heel strike shows in the magnitude: it is higher just after a step than just before.
+        after = np.mean([mag[(rec.t > s) & (rec.t < s + 0.1)].max() for s in steps[2:-2]])
+        before = np.mean([mag[(rec.t > s - 0.15) & (rec.t < s - 0.05)].max() for s in steps[2:-2]])
+        assert after > before
+
+
+def test_wide_imus_differ_in_rate_filter_and_clipping():
+    """Wide IMUs clip at their own full scale (2 to 16 g) whatever the file's full scale says."""
+    peaks = {float(np.abs(simulation.simulate_user("jump-rope", "pocket", u, 0.5, seed=1,
+                                                   population="wide").acc).max()) for u in range(1, 9)}
+    assert len(peaks) > 4
+    assert any(p == pytest.approx(2.0, abs=1e-3) or p == pytest.approx(4.0, abs=1e-3) for p in peaks)

@@ -16,7 +16,8 @@ Same arguments, same bytes: files are byte-identical for the same seed.
 
 Files: OUT/<user>-<activity>-<mount>-s<seed>.rec, one per user, and OUT/manifest.json
 listing files, users and the number of events of each kind the generator placed.
-User ids look like `sim-jr-u007` (activity code, user number); use --first-user to
+User ids look like `sim-jr-u007` (activity code, user number; `simw-` for the widened
+population, whose user 7 is another person); use --first-user to
 make users that never collide with an earlier set (e.g. 1-20 to train, 101-105 to test).
 
 Examples:
@@ -25,6 +26,9 @@ Examples:
       --out data/heldout --plot
   repcount simulate --activity distractors --mount wrist --users 4 --minutes 10 --out data/neg --json
   repcount simulate --activity walking --mount pocket --users 5 --full-scale 4 --rate 100 --out data/walk
+  repcount simulate --population wide --activity jump-rope --mount wrist --users 24 --minutes 5 \
+      --out data/jr-wide
+  repcount simulate --population wide --activity walking --mount bag --users 6 --out data/walk-bag
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import json
 import time
 from pathlib import Path
 
+from repcount.data.population import POPULATIONS
 from repcount.data.simulation import ACTIVITIES, FULL_SCALES, MOUNTS, simulate_dataset
 from repcount.errors import UserError
 from repcount.outputs import check_output
@@ -53,6 +58,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--full-scale", type=float, default=8.0, choices=FULL_SCALES,
                    help="IMU full-scale range in g; values beyond it clip")
+    p.add_argument("--population", choices=POPULATIONS, default="default",
+                   help="default: the people the shipped models were trained on; wide: far wider "
+                        "cadences, impacts, resonances, hand circles, gaits and IMUs (other output "
+                        "rates, filters, errors, clipping), users named simw-..., "
+                        "docs/signal-model.md")
     p.add_argument("--rate", type=float, default=50.0, help="IMU sample rate in Hz (the tasks use 50)")
     p.add_argument("--plot", action="store_true", help="also write a PNG beside each recording")
     p.add_argument("--force", action="store_true",
@@ -69,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     paths = simulate_dataset(args.activity, args.mount, args.users, args.minutes, args.seed, args.out,
                              args.first_user, args.rate, args.full_scale, args.plot,
-                             progress=args.users * args.minutes >= 30 or args.users >= 10)
+                             progress=args.users * args.minutes >= 30 or args.users >= 10,
+                             population=args.population)
     elapsed = time.perf_counter() - start
     manifest = json.loads((Path(args.out) / "manifest.json").read_text(encoding="utf-8"))
     hours = args.users * args.minutes / 60

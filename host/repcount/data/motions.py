@@ -20,54 +20,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from repcount.data.population import Style, style
+
+__all__ = ["Style", "Track", "style"]  # the styles live in population; `motions.style` is their old home
+
 G = 9.80665  # m/s^2 per g
-STYLE_SEED = 0x5EED  # the styles depend on the user index only, never on --seed
-
-
-@dataclass(frozen=True)
-class Style:
-    """What makes one simulated person move differently from another (drawn from the user index)."""
-
-    jump_rate_hz: float  # single unders per second (80..200 per minute)
-    flight_fraction: float  # share of a single under's period spent in the air
-    impact_g: float  # landing impact at the hips for a 0.3 s flight, in g
-    impact_width_s: float  # rise time of a landing impact (shoes, surface, knee bend)
-    wrist_radius_m: float  # radius of the circle the hands make to turn the rope
-    wrist_coupling: float  # share of a landing impact that reaches the wrist
-    wrist_flex_rad: float  # how far the wrist flexes with every rope turn
-    double_skill: float  # how often this person starts a burst of double unders (0: never)
-    miss_rate: float  # probability of catching the rope, per jump
-    double_bounce: bool  # slow jumpers bounce once between rope passes (not a jump)
-    bout_s: float  # typical length of a jumping bout
-    walk_hz: float  # walking cadence, steps per second
-    run_hz: float  # running cadence
-    step_impact_g: float  # heel strike at the hips when walking
-    arm_swing_rad: float  # amplitude of the arm swing when walking
-    rhythm_jitter: float  # relative period-to-period variation of jumps and steps
-
-
-def style(user_index: int) -> Style:
-    """The style of simulated user `user_index`: the same person whatever the seed."""
-    rng = np.random.default_rng([STYLE_SEED, user_index])
-    rate = rng.uniform(80, 200) / 60
-    return Style(
-        jump_rate_hz=rate,
-        flight_fraction=rng.uniform(0.42, 0.6),
-        impact_g=rng.uniform(1.8, 4.0),
-        impact_width_s=rng.uniform(0.008, 0.02),
-        wrist_radius_m=rng.uniform(0.01, 0.035),
-        wrist_coupling=rng.uniform(0.5, 0.9),
-        wrist_flex_rad=rng.uniform(0.15, 0.45),
-        double_skill=float(rng.choice([0.0, rng.uniform(0.03, 0.15)], p=[0.4, 0.6])),
-        miss_rate=rng.uniform(0.004, 0.03),
-        double_bounce=bool(rate < 1.85 and rng.random() < 0.6),
-        bout_s=rng.uniform(15, 60),
-        walk_hz=rng.uniform(1.6, 2.1),
-        run_hz=rng.uniform(2.5, 3.1),
-        step_impact_g=rng.uniform(0.4, 1.2),
-        arm_swing_rad=rng.uniform(0.2, 0.6),
-        rhythm_jitter=rng.uniform(0.01, 0.05),
-    )
+ARM_MOUNTS = ("wrist", "handle", "hand")  # the sensor moves with the hand that turns the rope
 
 
 @dataclass
@@ -96,8 +54,8 @@ class Track:
 
     @property
     def arm(self) -> bool:
-        """True when the sensor moves with the hand (wrist band or rope handle)."""
-        return self.mount != "pocket"
+        """True when the sensor moves with the hand (wrist band, rope handle, phone in the hand)."""
+        return self.mount in ARM_MOUNTS
 
     def span(self, t0: float, t1: float) -> tuple[slice, np.ndarray]:
         """Grid slice of [t0, t1) and its times in seconds from t0."""
@@ -120,22 +78,25 @@ class Track:
 
 
 def add_impacts(x: np.ndarray, rate: float, times: np.ndarray, amps: np.ndarray, width: float,
-                ring_hz: float = 0.0, ring: float = 0.0) -> None:
+                ring_hz: float = 0.0, ring: float = 0.0, damping: float | None = None) -> None:
     """Add impact pulses (fast rise, exponential decay, optional soft-tissue ringing) to `x`.
 
     A pulse starts at its time, peaks `width` seconds later; `times` are absolute seconds.
+    The ringing decays at ring_hz / 2 per second, or with the damping ratio `damping`.
     """
     times = np.atleast_1d(np.asarray(times, dtype=np.float64))
     if not len(times):
         return
     amps = np.broadcast_to(np.asarray(amps, dtype=np.float64), times.shape)
-    length = 7 * width + (3.0 / ring_hz if ring_hz else 0.0)
+    decay = ring_hz / 2.0 if damping is None else damping * 2 * np.pi * ring_hz
+    length = 7 * width + (3.0 / ring_hz * max(1.0, ring_hz / 2.0 / decay) if ring_hz else 0.0)
     k = np.arange(int(length * rate) + 2)
     idx = np.ceil(times * rate).astype(np.int64)[:, None] + k[None, :]
     tau = idx / rate - times[:, None]
     shape = (tau / width) * np.exp(1.0 - tau / width)
     if ring_hz:
-        shape += ring * np.exp(-tau * ring_hz / 2.0) * np.sin(2 * np.pi * ring_hz * tau)
+        fade = np.exp(-tau * ring_hz / 2.0) if damping is None else np.exp(-tau * decay)
+        shape += ring * fade * np.sin(2 * np.pi * ring_hz * tau)
     ok = (idx >= 0) & (idx < len(x))
     np.add.at(x, idx[ok], (amps[:, None] * shape)[ok])
 
@@ -228,7 +189,7 @@ def _jump_timeline(tr: Track, t0: float, n_jumps: int) -> tuple[_Hops, float, fl
     double = np.array([k == "double-under" for k in kinds])
     jit = st.rhythm_jitter
     flight = period * st.flight_fraction * (1 + jit * rng.standard_normal(n_jumps))
-    flight = np.where(double, period * st.flight_fraction * rng.uniform(1.6, 2.0, n_jumps), flight)
+    flight = np.where(double, period * st.flight_fraction * rng.uniform(*st.double_flight, n_jumps), flight)
     contacts = contact * (1 + jit * rng.standard_normal(n_jumps))
 
     swing = t0 + rng.uniform(0.3, 0.7)  # the hands start turning the rope from behind
@@ -299,16 +260,19 @@ def jump_bout(tr: Track, t0: float, n_jumps: int, miss: bool) -> float:
     order = np.argsort(takeoffs)
     takeoffs_a, landings_a = np.array(takeoffs)[order], np.array(landings)[order]
     vertical_hops(tr, takeoffs_a, landings_a, takeoffs_a[0] - 0.25, landings_a[-1] + 0.25)
-    coupling = {"wrist": st.wrist_coupling, "handle": st.wrist_coupling * 0.8}.get(tr.mount, 1.3)
-    ring = rng.uniform(12, 22)
-    add_impacts(tr.lin[:, 2], tr.rate, impacts, amp * coupling, st.impact_width_s, ring, 0.3)
-    add_impacts(tr.lin[:, 0], tr.rate, impacts, -0.25 * amp * coupling, st.impact_width_s * 1.5)
+    coupling = {"wrist": st.wrist_coupling, "handle": st.wrist_coupling * 0.8,
+                "hand": st.wrist_coupling * 0.9, "bag": 0.9}.get(tr.mount, 1.3)
+    ring = rng.uniform(*st.ring_hz)
+    add_impacts(tr.lin[:, 2], tr.rate, impacts, amp * coupling, st.impact_width_s, ring, st.ring_amp,
+                st.ring_damping)
+    add_impacts(tr.lin[:, 0], tr.rate, impacts, -st.impact_forward * amp * coupling, st.impact_width_s * 1.5)
     if tr.arm:
         _turn_rope(tr, np.array(anchors_t), np.array(anchors_turns), swing, end)
     else:
         sl, tl = tr.span(takeoffs_a[0] - 0.3, end)
         tr.pitch[sl] += 0.08 * np.sin(2 * np.pi * st.jump_rate_hz * tl)  # knees bend with the rhythm
-    tr.posture(t0, end, rng.uniform(-0.5, 0.2), rng.uniform(-0.4, 0.4))
+    low, high, roll = st.jump_posture_rad
+    tr.posture(t0, end, rng.uniform(low, high), rng.uniform(-roll, roll))
     tr.label(t0, end, "jump-rope")
     return end
 
@@ -331,12 +295,16 @@ def _turn_rope(tr: Track, anchors_t: np.ndarray, anchors_turns: np.ndarray, t0: 
     # Fast turners make small circles: the centripetal pull stays under about 0.6 g on the forearm
     # (2 g in a handle) for single unders; double unders are turned with the wrists (twice the
     # speed, half the circle).
-    if tr.mount == "handle":  # the handle is in the hand, which circles further than the forearm
+    if tr.mount in ("handle", "hand"):  # the hand circles further than the forearm
         radius = min(st.wrist_radius_m * 2.0, 2.0 * G / omega2)
     else:
         radius = min(st.wrist_radius_m, 0.6 * G / omega2)
     radius = radius / np.maximum(speed, 1.0)
     x, z = radius * np.cos(phi), radius * np.sin(phi)
+    if st.circle_aspect != 1.0 or st.circle_tilt_rad:  # an ellipse, tilted (the widened population)
+        z = z * st.circle_aspect
+        c, s = np.cos(st.circle_tilt_rad), np.sin(st.circle_tilt_rad)
+        x, z = c * x - s * z, s * x + c * z
     tr.lin[sl, 0] += second_derivative(x - x[0], tr.rate) / G
     tr.lin[sl, 2] += second_derivative(z - z[0], tr.rate) / G
     flex = st.wrist_flex_rad * (2.2 if tr.mount == "handle" else 1.0)
@@ -376,23 +344,25 @@ def gait(tr: Track, t0: float, t1: float, activity: str) -> None:
     ramp = np.clip(np.minimum(t - strikes[0], strikes[-1] - t) / 0.6, 0, 1)  # start and stop smoothly
     side = np.where(np.arange(len(strikes)) % 2 == 0, 1.0, rng.uniform(0.5, 0.8))
     if activity == "running":
-        flight = np.diff(strikes) * rng.uniform(0.3, 0.45)
+        flight = np.diff(strikes) * rng.uniform(*st.run_flight)
         vertical_hops(tr, strikes[1:] - flight, strikes[1:], strikes[0] - 0.15, strikes[-1] + 0.15)
-        impact = st.step_impact_g * rng.uniform(2.0, 3.2)
+        impact = st.step_impact_g * rng.uniform(*st.run_impact)
         swing_amp, lever = st.arm_swing_rad * 1.4, 0.35
     else:
-        bounce = rng.uniform(0.12, 0.3) * (1.4 if activity == "stairs" else 1.0)
+        bounce = rng.uniform(*st.gait_bounce_g) * (1.4 if activity == "stairs" else 1.0)
         tr.lin[sl, 2] += np.where(moving, bounce * np.cos(2 * np.pi * ph), 0) * ramp
         impact = st.step_impact_g * (rng.uniform(0.4, 1.6) if activity == "stairs" else 1.0)
         swing_amp, lever = st.arm_swing_rad, 0.6
     tr.lin[sl, 0] += np.where(moving, 0.1 * np.sin(2 * np.pi * ph), 0) * ramp
     tr.lin[sl, 1] += np.where(moving, 0.06 * np.sin(np.pi * ph), 0) * ramp
-    coupling = 0.45 if tr.arm else 1.2
+    # A phone held in the hand or carried in a bag is cushioned by the arm or the strap.
+    coupling = {"hand": 0.6, "bag": 0.8}.get(tr.mount, 0.45 if tr.arm else 1.2)
+    width = 0.035 if tr.mount == "bag" else 0.02
     amps = impact * coupling * side[: len(strikes)] * rng.uniform(0.8, 1.2, len(strikes))
-    add_impacts(tr.lin[:, 2], tr.rate, strikes, amps, 0.02, rng.uniform(8, 15), 0.3)
-    add_impacts(tr.lin[:, 0], tr.rate, strikes, -0.4 * amps, 0.03)
-    if not tr.arm:
-        swing_amp, lever = rng.uniform(0.3, 0.6), 0.3  # the thigh swings with the pocket
+    add_impacts(tr.lin[:, 2], tr.rate, strikes, amps, width, rng.uniform(*st.step_ring_hz), 0.3,
+                st.ring_damping)
+    add_impacts(tr.lin[:, 0], tr.rate, strikes, -0.4 * amps, width * 1.5)
+    swing_amp, lever = _carried_swing(tr, swing_amp, lever)
     theta = swing_amp * np.sin(np.pi * ph + rng.uniform(0, 2 * np.pi)) * ramp * moving
     tr.pitch[sl] += theta
     tr.lin[sl, 0] += lever * second_derivative(theta, tr.rate) / G
@@ -402,6 +372,21 @@ def gait(tr: Track, t0: float, t1: float, activity: str) -> None:
     for s in strikes:
         tr.event(s, kind)
     tr.label(t0, t1, activity)
+
+
+def _carried_swing(tr: Track, swing_amp: float, lever: float) -> tuple[float, float]:
+    """How far and on what lever the sensor swings per stride, by where it is carried.
+
+    A wrist or a handle swings with the arm (the given swing); a pocket with the thigh; a
+    phone held in front of the body barely swings; a bag swings from its strap.
+    """
+    if tr.mount == "pocket":
+        return tr.rng.uniform(0.3, 0.6), 0.3  # the thigh swings with the pocket
+    if tr.mount == "hand":
+        return swing_amp * tr.rng.uniform(0.05, 0.3), 0.3
+    if tr.mount == "bag":
+        return tr.rng.uniform(0.1, 0.4), 0.25
+    return swing_amp, lever
 
 
 # --- distractors ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from repcount.data import motions
+from repcount.data.population import POPULATIONS, person
 from repcount.data.recordings import Event, Meta, Recording, Segment, save
 from repcount.errors import UserError
 from repcount.learn.quant import raw_from_g
@@ -34,19 +35,25 @@ from repcount.plots import plot_recording
 
 ACTIVITIES = {"jump-rope": "jr", "walking": "wk", "running": "rn", "distractors": "ds", "mixed": "mx"}
 ACTIVITY_CODES = {name: i for i, name in enumerate(ACTIVITIES)}
-MOUNTS = ("wrist", "handle", "pocket")
+MOUNTS = ("wrist", "handle", "pocket", "hand", "bag")  # hand: a phone held; bag: a shoulder bag
 FULL_SCALES = (2, 4, 8, 16)
 DISTRACTORS = ("standing", "sitting", "gestures", "stairs", "car", "elevator", "pickup")
 
 
-def user_id(activity: str, user_index: int) -> str:
-    """The user name of a simulated user: stable across seeds, so the same index is the same person."""
-    return f"sim-{ACTIVITIES[activity]}-u{user_index:03d}"
+def user_id(activity: str, user_index: int, population: str = "default") -> str:
+    """The user name of a simulated user: stable across seeds, so the same index is the same person.
+
+    The widened population's people are others (`simw-jr-u007`), so their names never collide.
+    """
+    prefix = "simw" if population == "wide" else "sim"
+    return f"{prefix}-{ACTIVITIES[activity]}-u{user_index:03d}"
 
 
 def simulate_user(activity: str, mount: str, user_index: int, minutes: float, seed: int,
-                  rate: float = 50.0, full_scale: float = 8.0) -> Recording:
-    """One labelled recording of simulated user `user_index` doing `activity` for `minutes`."""
+                  rate: float = 50.0, full_scale: float = 8.0, population: str = "default") -> Recording:
+    """One labelled recording of simulated user `user_index` of `population` doing `activity`."""
+    if population not in POPULATIONS:
+        raise UserError(f"unknown population {population!r}; choose one of {', '.join(POPULATIONS)}")
     if activity not in ACTIVITIES:
         raise UserError(f"unknown activity {activity!r}; choose one of {', '.join(ACTIVITIES)}")
     if mount not in MOUNTS:
@@ -57,22 +64,25 @@ def simulate_user(activity: str, mount: str, user_index: int, minutes: float, se
         raise UserError(f"sample rate {rate} Hz is out of range; use 10 to 1000 Hz (the tasks use 50)")
     if not 0.25 <= minutes <= 600:
         raise UserError(f"--minutes {minutes} is out of range; use 0.25 to 600")
-    rng = np.random.default_rng([seed, user_index, ACTIVITY_CODES[activity], MOUNTS.index(mount)])
+    wide = population == "wide"
+    key = [seed, user_index, ACTIVITY_CODES[activity], MOUNTS.index(mount)]
+    rng = np.random.default_rng([*key, 1] if wide else key)
     fine = rate * max(4, int(np.ceil(400 / rate)))
     total = minutes * 60.0
     # The grid runs past the end so a bout's last landing never falls off it; labels are clipped.
-    track = motions.Track(fine, int((total + 15.0) * fine) + 1, mount, motions.style(user_index), rng)
+    track = motions.Track(fine, int((total + 15.0) * fine) + 1, mount, person(population, user_index), rng)
     _compose(track, activity, total)
-    t, acc = _imu(track, rate, full_scale, total, rng)
+    t, acc = (_imu_wide if wide else _imu)(track, rate, full_scale, total, rng)
+    extra = {"population": population} if wide else {}
     meta = Meta(
         sample_rate_hz=rate,
         full_scale_g=full_scale,
         mount=mount,
-        user=user_id(activity, user_index),
+        user=user_id(activity, user_index, population),
         board="simulated",
         device=f"sim-imu-{seed}-{user_index}",
         extra={"source": "repcount simulate", "activity": activity, "person": f"sim-u{user_index:03d}",
-               "seed": str(seed)},
+               "seed": str(seed), **extra},
     )
     end = float(t[-1])
     segments = [Segment(a, min(b, end), act) for a, b, act in sorted(track.segments) if a < end - 0.1]
@@ -149,11 +159,9 @@ def _duration(kind: str, rng: np.random.Generator) -> float:
     return float(rng.uniform(low, high))
 
 
-def _imu(tr: motions.Track, rate: float, full_scale: float, total: float,
-         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """What an IMU mounted at a random angle reads: filtered, jittered, noisy, clipped, quantised."""
+def _specific_force_mounted(tr: motions.Track, rng: np.random.Generator) -> np.ndarray:
+    """Specific force in the frame of an IMU mounted at a uniformly random angle, on the fine grid."""
     from scipy.ndimage import uniform_filter1d
-    from scipy.signal import butter, sosfilt
 
     def settle(posture: np.ndarray) -> np.ndarray:  # posture changes take about half a second
         width = int(0.3 * tr.rate)
@@ -170,10 +178,11 @@ def _imu(tr: motions.Track, rate: float, full_scale: float, total: float,
     q, _ = np.linalg.qr(rng.normal(size=(3, 3)))  # a uniformly random mounting orientation
     r = q * np.sign(np.linalg.det(q))
     # Row by row rather than an (n, 3) @ (3, 3) product, which BLAS runs slowly on tall arrays.
-    mounted = np.stack([r[i, 0] * x + r[i, 1] * y + r[i, 2] * z for i in range(3)], axis=1)
-    sos = butter(2, 0.42 * rate, fs=tr.rate, output="sos")  # the IMU's digital low-pass
-    filtered = sosfilt(sos, mounted, axis=0)
+    return np.stack([r[i, 0] * x + r[i, 1] * y + r[i, 2] * z for i in range(3)], axis=1)
 
+
+def _read_times(rate: float, total: float, rng: np.random.Generator) -> np.ndarray:
+    """When the device reads a sample: its clock off by up to 0.5 %, jitter, lost samples."""
     clock = 1 + rng.uniform(-0.005, 0.005)  # the IMU's own clock is off by up to 0.5 %
     n = int(total * rate * clock) + 1
     jitter = np.clip(rng.normal(0, rng.uniform(0.0005, 0.002), n), -0.3 / rate, 0.3 / rate)
@@ -184,7 +193,18 @@ def _imu(tr: motions.Track, rate: float, full_scale: float, total: float,
     for g in gaps:  # occasional bursts of lost samples (a busy bus, a full FIFO)
         keep[g: g + int(rng.integers(2, 8))] = False
     keep[0] = True
-    t = t[keep]
+    return t[keep]
+
+
+def _imu(tr: motions.Track, rate: float, full_scale: float, total: float,
+         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """What an IMU mounted at a random angle reads: filtered, jittered, noisy, clipped, quantised."""
+    from scipy.signal import butter, sosfilt
+
+    mounted = _specific_force_mounted(tr, rng)
+    sos = butter(2, 0.42 * rate, fs=tr.rate, output="sos")  # the IMU's digital low-pass
+    filtered = sosfilt(sos, mounted, axis=0)
+    t = _read_times(rate, total, rng)
     grid = np.arange(tr.n) / tr.rate
     acc = np.stack([np.interp(t, grid, filtered[:, i]) for i in range(3)], axis=1)
     sensitivity = 1 + rng.uniform(-0.03, 0.03, 3)
@@ -195,9 +215,48 @@ def _imu(tr: motions.Track, rate: float, full_scale: float, total: float,
     return np.round(t, 4), acc
 
 
+def _imu_wide(tr: motions.Track, rate: float, full_scale: float, total: float,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The widened population's IMU: another output data rate, filter, errors and clipping per recording.
+
+    The IMU samples at its own rate (1, 1.04, 2, 2.08 or 4 times `rate`, e.g. 50, 52, 100,
+    104 or 200 Hz for 50) behind its own anti-alias filter (none, weak, ordinary or steep);
+    the device reads it at `rate` as firmware does, taking the latest sample or the mean of
+    the FIFO since the last read. At 50 Hz without a filter, impacts alias.
+    """
+    from scipy.signal import butter, sosfilt
+
+    mounted = _specific_force_mounted(tr, rng)
+    odr = min(rate * float(rng.choice([1.0, 1.04, 2.0, 2.08, 4.0])), tr.rate / 2)
+    kind = str(rng.choice(["none", "weak", "ordinary", "steep"], p=[0.15, 0.2, 0.4, 0.25]))
+    order, corner = {"none": (0, 0.0), "weak": (1, 0.45), "ordinary": (2, rng.uniform(0.2, 0.45)),
+                     "steep": (4, rng.uniform(0.1, 0.3))}[kind]
+    filtered = mounted
+    if order:
+        filtered = sosfilt(butter(order, corner * odr, fs=tr.rate, output="sos"), mounted, axis=0)
+    clock = 1 + rng.uniform(-0.01, 0.01)
+    imu_t = (np.arange(int((total + 1) * odr * clock) + 1) + rng.uniform(0, 1)) / (odr * clock)
+    grid = np.arange(tr.n) / tr.rate
+    imu = np.stack([np.interp(imu_t, grid, filtered[:, i]) for i in range(3)], axis=1)
+    t = _read_times(rate, total, rng)
+    latest = np.clip(np.searchsorted(imu_t, t, side="right") - 1, 0, len(imu_t) - 1)
+    fifo = max(1, round(odr / rate)) if rng.random() < 0.5 else 1  # mean of the FIFO, or the latest
+    summed = np.concatenate([np.zeros((1, 3)), np.cumsum(imu, axis=0)])
+    first = np.maximum(latest + 1 - fifo, 0)
+    acc = (summed[latest + 1] - summed[first]) / (latest + 1 - first)[:, None]
+    sensitivity = 1 + rng.uniform(-0.08, 0.08, 3)
+    bias = rng.uniform(-0.15, 0.15, 3)
+    acc = acc * sensitivity + bias + rng.normal(0, rng.uniform(0.001, 0.04), acc.shape)
+    clip_at = float(rng.choice(FULL_SCALES))  # the IMU's own range; the file keeps `full_scale`
+    acc = raw_from_g(acc, clip_at).astype(np.float64) * (clip_at / 32768.0)
+    lsb = full_scale / 32768.0
+    acc = raw_from_g(acc, full_scale).astype(np.float64) * lsb + 0.0
+    return np.round(t, 4), acc
+
+
 def simulate_dataset(activity: str, mount: str, users: int, minutes: float, seed: int, out: str | Path,
                      first_user: int = 1, rate: float = 50.0, full_scale: float = 8.0,
-                     plot: bool = False, progress: bool = False) -> list[Path]:
+                     plot: bool = False, progress: bool = False, population: str = "default") -> list[Path]:
     """Write one recording per user and OUT/manifest.json; return the recording paths."""
     if users < 1:
         raise UserError("--users must be at least 1")
@@ -208,7 +267,7 @@ def simulate_dataset(activity: str, mount: str, users: int, minutes: float, seed
     paths, entries = [], []
     totals: Counter[str] = Counter()
     for i, idx in enumerate(range(first_user, first_user + users)):
-        rec = simulate_user(activity, mount, idx, minutes, seed, rate, full_scale)
+        rec = simulate_user(activity, mount, idx, minutes, seed, rate, full_scale, population)
         path = save(rec, out / f"{rec.meta.user}-{activity}-{mount}-s{seed}.rec")
         kinds = Counter(e.kind for e in rec.events)
         totals.update(kinds)
@@ -231,6 +290,7 @@ def simulate_dataset(activity: str, mount: str, users: int, minutes: float, seed
         "users": [e["user"] for e in entries],
         "files": entries,
         "events": dict(sorted(totals.items())),
+        **({"population": population} if population != "default" else {}),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return paths
