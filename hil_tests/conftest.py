@@ -45,6 +45,7 @@ from repcount.device.emulator import Emulator, model_firmware
 from repcount.device.link import Link
 from repcount.errors import UserError
 from repcount.learn import training
+from repcount.learn.card import ModelCard
 from repcount.learn.evaluation import load_data
 
 heavy.quiet_tf_env()  # the float models load with Keras 2 (tf_keras), TensorFlow quiet
@@ -150,22 +151,21 @@ def user_index(user: str) -> int | None:
     return int(m[1]) if m else None
 
 
-def held_out_data(card: dict[str, Any], out: Path) -> list[Recording]:
+def held_out_data(card: ModelCard, out: Path) -> list[Recording]:
     """The held-out subset of a model: recordings of people it was never trained on."""
-    training = card.get("training") or {}
-    known = [*training.get("train_users", []), *training.get("held_out_users", [])]
-    if card["task"] == "jump-rope":
+    known = [*card.training.train_users, *card.training.held_out_users] if card.training else []
+    if card.task == "jump-rope":
         first = max([900, *(i for i in map(user_index, known) if i is not None)]) + 1
-        mount = card.get("mount") if card.get("mount") in simulation.MOUNTS else "wrist"
+        mount = card.mount if card.mount in simulation.MOUNTS else "wrist"
         paths = simulation.simulate_dataset("jump-rope", mount, HELD_OUT_JUMP_USERS, HELD_OUT_MINUTES,
                                             HELD_OUT_SEED, out, first_user=first)  # fmt: skip
         return load_all(paths)
-    if card["task"] == "steps":
+    if card.task == "steps":
         try:  # all of them: the recordings the card's held-out figures come from
             return hil.unseen_oxford_traces(card)
         except UserError as exc:
             pytest.skip(str(exc))
-    pytest.skip(f"{card['name']}: task {card['task']} does not count events")
+    pytest.skip(f"{card.name}: task {card.task} does not count events")
     return []
 
 

@@ -25,7 +25,7 @@ def test_the_firmware_runs_the_model_under_test(hil_result: hil.HilRun, record_p
     info = hil_result.info
     record_property("device", f"{info.board} {info.engine} {info.firmware_version}")
     assert info.model_hash == hil_result.target.identity["model_hash"]
-    assert (info.window, info.hop) == (hil_result.target.card["window"], hil_result.target.card["hop"])
+    assert (info.window, info.hop) == (hil_result.target.card.window, hil_result.target.card.hop)
 
 
 def test_a_device_outputs_are_bit_exact_with_tflite_micro(

@@ -65,11 +65,12 @@ def test_zero_attempts_is_refused_before_anything_runs() -> None:
 
 
 @pytest.mark.host
-def test_a_recording_at_another_rate_is_refused_with_the_fix() -> None:
+@pytest.mark.one_model
+def test_a_recording_at_another_rate_is_refused_with_the_fix(hil_target: hil.Target) -> None:
     rec = Recording(Meta(sample_rate_hz=100, full_scale_g=8, mount="wrist", user="u1"),
                     np.arange(10) * 0.01, np.zeros((10, 3)))  # fmt: skip
     with pytest.raises(UserError, match=r"recorded at 100 Hz but the model runs at 50 Hz; resample it"):
-        hil.check_recording(rec, {"sample_rate_hz": 50})
+        hil.check_recording(rec, hil_target.card)
 
 
 @pytest.mark.host

@@ -22,6 +22,7 @@ import numpy as np
 from repcount.device.hil.session import RecordingRun
 from repcount.device.hil.target import Target
 from repcount.learn import counting, metrics
+from repcount.learn.card import ModelCard
 from repcount.learn.evaluation import Result, summarize
 from repcount.learn.model import dequantize
 
@@ -119,11 +120,11 @@ def bitexact_failure(a: dict[str, Any]) -> str | None:
     return None
 
 
-def compare_float(runs: Sequence[RecordingRun], card: dict[str, Any]) -> dict[str, Any] | None:
+def compare_float(runs: Sequence[RecordingRun], card: ModelCard) -> dict[str, Any] | None:
     """(b) Dequantised device outputs vs the float model, and int8 vs float counts."""
     if not runs or any(r.float_outputs is None for r in runs):
         return None
-    scale, zp = float(card["output"]["scale"]), int(card["output"]["zero_point"])
+    scale, zp = card.output.scale, card.output.zero_point
     ref = np.concatenate([np.asarray(r.float_outputs).ravel() for r in runs])
     got = np.concatenate([dequantize(r.device.outputs, scale, zp).ravel() for r in runs])
     obj: dict[str, Any] = metrics.float_agreement(ref, got)
@@ -159,9 +160,9 @@ def float_failure(b: dict[str, Any] | None) -> str | None:
     return "device outputs disagree with the float model: " + "; ".join(problems) if problems else None
 
 
-def card_figures(card: dict[str, Any]) -> dict[str, float | None] | None:
+def card_figures(card: ModelCard) -> dict[str, float | None] | None:
     """The int8 pipeline's held-out figures from the card (held-out users, else leave-one-out)."""
-    m = card.get("metrics") or {}
+    m = card.metrics or {}
     held = (m.get("held_out") or {}).get("pipelines", {}).get("int8")
     if held:
         return {k: held.get(k) for k in ("count_mape", "event_f1", "false_counts_per_hour")}

@@ -19,6 +19,7 @@ from repcount import heavy
 from repcount.data.recordings import Recording
 from repcount.device.hil.run import HilRun
 from repcount.device.hil.session import RecordingRun
+from repcount.learn.card import ModelCard
 from repcount.learn.model import dequantize
 from repcount.plots import plot_recording
 
@@ -40,19 +41,19 @@ def _cpu_note(s: dict[str, Any]) -> str:
             "the wall time includes waiting for a core on a loaded machine)")  # fmt: skip
 
 
-def plot_outputs(r: RecordingRun, card: dict[str, Any], out_png: Path) -> Path:
+def plot_outputs(r: RecordingRun, card: ModelCard, out_png: Path) -> Path:
     """Device vs float score streams of one recording (the counted slice of each inference)."""
     plt = heavy.pyplot()
-    c = card["counting"]
-    lo, hi = int(c["take_start"]), int(c["take_start"]) + int(c["take_count"])
-    scale, zp = float(card["output"]["scale"]), int(card["output"]["zero_point"])
+    c = card.counter
+    lo, hi = c.take_start, c.take_start + c.take_count
+    scale, zp = card.output.scale, card.output.zero_point
     dev = dequantize(r.device.outputs[:, lo:hi], scale, zp).ravel()
     fig, ax = plt.subplots(1, 1, figsize=(float(np.clip(r.duration_s / 6.0, 10, 40)), 3.2))
     ax.plot(r.score_t, dev, lw=0.8, color="#0077b6", label="device (int8, dequantised)")
     if r.float_outputs is not None:
         ax.plot(r.score_t, np.asarray(r.float_outputs)[:, lo:hi].ravel(), lw=0.8, ls="--", color="#e76f51",
                 label="float model")  # fmt: skip
-    ax.axhline((int(c["threshold"]) - zp) * scale, color="#d62828", lw=0.7, ls=":", label="threshold")
+    ax.axhline((c.threshold - zp) * scale, color="#d62828", lw=0.7, ls=":", label="threshold")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("score")
     ax.set_title(f"{r.name}: device vs float outputs", loc="left")

@@ -238,7 +238,7 @@ def run_recording(
     check_recording(rec, target.card)
     name = name or rec.name
     pipes = target.pipes
-    raw = quant.raw_from_g(rec.acc, float(target.card["full_scale_g"]))
+    raw = quant.raw_from_g(rec.acc, target.card.full_scale_g)
     replayed = session.replay(name, raw, attempts)
     reference = pipes.int8_outputs(rec)
     params = pipes.params
@@ -248,7 +248,8 @@ def run_recording(
     float_out = float_t = None
     if target.has_float:
         float_out = pipes.float_outputs(rec)
-        float_t = event_times(rec, float_to_int8_scores(float_out), params, pipes.offset_s)
+        float_scores = float_to_int8_scores(float_out, target.card.output)
+        float_t = event_times(rec, float_scores, params, pipes.offset_s)
     steps = np.arange(len(replayed.outputs) * params.take_count)
     score_t = sample_time(rec, np.array([counting.step_to_sample(int(s), params) for s in steps]))
     return RecordingRun(

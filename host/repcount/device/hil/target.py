@@ -11,31 +11,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from repcount.data.importers import load_oxford
 from repcount.data.recordings import Recording
 from repcount.errors import UserError
 from repcount.learn import evaluation, tflite_model
+from repcount.learn.card import ModelCard, ModelDir
 
 Identity = dict[str, str | int | float]  # INFO's fields as a firmware of the model says them
 
 
-def model_identity(card: dict[str, Any], model_hash: str) -> Identity:
+def model_identity(card: ModelCard, model_hash: str) -> Identity:
     """What a firmware rendered from this model says in INFO (the fields HIL checks)."""
-    c = card["counting"]
+    c = card.counter
     return {
         "model_hash": model_hash,
-        "window": int(card["window"]),
-        "hop": int(card["hop"]),
-        "output_len": int(card["output_len"]),
-        "threshold": int(c["threshold"]),
-        "refractory": int(c["refractory"]),
-        "take_start": int(c["take_start"]),
-        "take_count": int(c["take_count"]),
-        "out_stride": int(c["out_stride"]),
-        "sample_rate_hz": float(card["sample_rate_hz"]),
-        "full_scale_g": int(card["full_scale_g"]),
+        "window": card.window,
+        "hop": card.hop,
+        "output_len": card.output_len,
+        "threshold": c.threshold,
+        "refractory": c.refractory,
+        "take_start": c.take_start,
+        "take_count": c.take_count,
+        "out_stride": c.out_stride,
+        "sample_rate_hz": card.sample_rate_hz,
+        "full_scale_g": int(card.full_scale_g),
     }
 
 
@@ -44,13 +44,13 @@ class Target:
     """The model HIL compares with: card, int8 model, host pipelines (repcount.learn.evaluation)."""
 
     directory: Path
-    card: dict[str, Any]
+    card: ModelCard
     pipes: evaluation.Pipelines
     has_float: bool
 
     @property
     def name(self) -> str:
-        return str(self.card.get("name", self.directory.name))
+        return self.card.name
 
     @property
     def identity(self) -> Identity:
@@ -59,22 +59,18 @@ class Target:
 
 def load_target(model_dir: Path, with_float: bool = True) -> Target:
     """The model directory's card and pipelines; the float model if it is there and wanted."""
-    has_float = with_float and (Path(model_dir) / "float.keras").is_file()
-    pipes = evaluation.load_model(Path(model_dir), has_float)
-    return Target(Path(model_dir), pipes.card, pipes, has_float)
+    model = ModelDir.open(model_dir)
+    has_float = with_float and model.float_path.is_file()
+    pipes = evaluation.load_pipelines(model, has_float)
+    return Target(model.path, model.card, pipes, has_float)
 
 
-def check_recording(rec: Recording, card: dict[str, Any]) -> None:
+def check_recording(rec: Recording, card: ModelCard) -> None:
     """The device is sent samples at the model's rate, so a recording must be at that rate."""
-    if abs(float(rec.meta.sample_rate_hz) - float(card["sample_rate_hz"])) > 1e-6:
-        raise UserError(
-            f"{rec.name}: recorded at {rec.meta.sample_rate_hz:g} Hz but the model runs at "
-            f"{card['sample_rate_hz']:g} Hz; resample it to {card['sample_rate_hz']:g} Hz first "
-            "(`repcount capture` records at the model's rate; `repcount import oxford` resamples)"
-        )
+    card.check_recording(rec)
 
 
-def check_recordings(recordings: Sequence[Recording], card: dict[str, Any]) -> None:
+def check_recordings(recordings: Sequence[Recording], card: ModelCard) -> None:
     """Refuse, before any replay, recordings that would leave nothing to compare.
 
     No recording, or none as long as one window: the device would infer nothing, every
@@ -83,12 +79,12 @@ def check_recordings(recordings: Sequence[Recording], card: dict[str, Any]) -> N
         raise UserError("no recordings to replay; give --data with recording files or directories")
     for rec in recordings:
         check_recording(rec, card)
-    window = int(card["window"])
+    window = card.window
     if all(len(rec.acc) < window for rec in recordings):
         longest = max(len(rec.acc) for rec in recordings)
         raise UserError(
             f"nothing to compare: every recording is shorter than the model's window of {window} "
-            f"samples ({window / float(card['sample_rate_hz']):g} s; the longest has {longest}), so "
+            f"samples ({window / card.sample_rate_hz:g} s; the longest has {longest}), so "
             "the device would infer nothing; give longer recordings"
         )
 
@@ -118,15 +114,15 @@ def select(recordings: Sequence[Recording], users: Sequence[str] | None) -> list
     return kept
 
 
-def unseen_oxford_traces(card: dict[str, Any]) -> list[Recording]:
+def unseen_oxford_traces(card: ModelCard) -> list[Recording]:
     """The Oxford traces of the people a steps model never saw: its card's held-out users
     (--test-users) who are not among its training users (a --cv-users fold's user is).
     The HIL suite and the benchmark replay them; UserError when there are none."""
-    training = card.get("training") or {}
-    users = sorted(set(training.get("held_out_users", [])) - set(training.get("train_users", [])))
+    training = card.training
+    users = sorted(set(training.held_out_users) - set(training.train_users)) if training else []
     if not users:
-        raise UserError(f"{card['name']}: its card names no held-out user (train it with --test-users)")
+        raise UserError(f"{card.name}: its card names no held-out user (train it with --test-users)")
     traces = [r for r in load_oxford() if r.meta.user in users]
     if not traces:
-        raise UserError(f"{card['name']}: no Oxford traces of its held-out users {', '.join(users)}")
+        raise UserError(f"{card.name}: no Oxford traces of its held-out users {', '.join(users)}")
     return traces
