@@ -2,10 +2,11 @@
 TFLite Micro's kernels, as on the device) and, with --baseline, a classic peak detector.
 
 Prints count MAPE, event F1 and false counts per hour per pipeline, then the same per
-mount/placement and per person, and names the worst person (docs/metrics.md). The model
-directory is checked first: its model.tflite must be the one its card.json describes
-(hash, geometry, quantisation), and every recording must be at the model's sample rate;
-anything else stops the command (exit 2) before any work.
+mount/placement and per person, and names the worst person (docs/architecture.md,
+Metrics). The model directory is checked first: its model.tflite must be the one its
+card.json describes (hash, geometry, quantisation), and every recording must be at the
+model's sample rate; anything else stops the command (exit 2) before any work. --plot
+names a new directory (one PNG per recording), checked before the work too.
 
 Examples:
   repcount evaluate --model models/jumprope-wrist --data data/sim-test

@@ -8,12 +8,12 @@ grid (the card's output scale and zero point) and counts them with the same
 post-processor, so the two differ only by quantisation. The baseline is a classic
 windowed peak detector (repcount.learn.baseline).
 
-Figures (docs/metrics.md): count_mape (recordings with >= 20 true events), event_f1 at
-the task's tolerance, false_counts_per_hour (events counted in segments that are not the
-target activity), per-recording count errors, the same figures per mount/placement group
-and per person with the worst person named (a counter that is right on average can be
-broken for one person), and the float agreement of the int8 outputs with the float
-model's. The command that prints them is repcount.commands.evaluate.
+Figures (docs/architecture.md, Metrics): count_mape (recordings with >= 20 true
+events), event_f1 at the task's tolerance, false_counts_per_hour (events counted in
+segments that are not the target activity), per-recording count errors, the same figures
+per mount/placement group and per person with the worst person named (a counter that is
+right on average can be broken for one person), and the float agreement of the int8
+outputs with the float model's. The command that prints them is repcount.commands.evaluate.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def result_for(
 
 
 def summarize(results: Sequence[Result], task: tasks.Task) -> dict:
-    """The docs/metrics.md figures over a set of results (one pipeline)."""
+    """The docs/architecture.md figures over a set of results (one pipeline)."""
     tp = fp = fn = 0
     for r in results:
         s = metrics.event_scores(r.true_t, r.pred_t, task.event_tolerance_s)
