@@ -119,6 +119,8 @@ class TrainingRecord:
     train_recordings: int | None = optional()
     seconds: float | None = optional()
     quick: bool | None = optional()
+    init_model: dict[str, Any] | None = optional()  # `train --init`: the model fine-tuned (name, model_hash)
+    count_only: tuple[str, ...] | None = optional()  # recordings whose events were placed from @count labels
 
 
 @dataclass(frozen=True, kw_only=True)
