@@ -38,13 +38,13 @@ from typing import Any
 import pytest
 from hil_devices import Device, worker_index
 from repcount import heavy
+from repcount.commands import train
 from repcount.data import simulation
 from repcount.data.recordings import Recording, load_all
 from repcount.device import hil
 from repcount.device.emulator import Emulator, model_firmware
 from repcount.device.link import Link
 from repcount.errors import UserError
-from repcount.learn import training
 from repcount.learn.card import ModelCard
 from repcount.learn.evaluation import load_data
 
@@ -126,12 +126,12 @@ def train_quick_model(factory: pytest.TempPathFactory) -> Path:
         if not (out / "card.json").is_file():
             simulation.simulate_dataset("jump-rope", "wrist", QUICK_USERS, QUICK_MINUTES, 1, root / "data")
             p = argparse.ArgumentParser()
-            training.add_arguments(p)
+            train.add_arguments(p)
             args = p.parse_args([
                 "--task", "jump-rope", "--data", str(root / "data"), "--mount", "wrist",
                 "--holdout-users", str(QUICK_HELD_OUT), "--quick", "--seed", "1", "--out", str(out),
             ])  # fmt: skip
-            assert training.run(args) == 0
+            assert train.run(args) == 0
     return out
 
 
