@@ -272,3 +272,5 @@ def test_accuracy_stage_reports_imported_traces_by_placement(tmp_path: Path) -> 
     device, int8 = result["pipelines"]["device"], result["pipelines"]["int8"]
     assert set(device["by_group"]) == {"BackPocket"}
     assert device["count_mape"] == int8["count_mape"] and device["event_f1"] == int8["event_f1"]
+    assert set(device["per_user"]) == set(int8["per_user"]) == {"oxford-dario"}
+    assert device["worst_user"] == int8["worst_user"] and device["worst_user"]["user"] == "oxford-dario"

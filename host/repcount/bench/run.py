@@ -123,8 +123,9 @@ def accuracy(model_dir: Path, recs: Sequence[Any], fw_dir: Path, progress: Progr
     task = target.pipes.task
     progress(f"{target.name}: float, int8 (tflite_micro) and baseline on the same recordings")
     host = evaluation.report(target.pipes.run(recs, PIPELINES, progress), task)
+    per_group = evaluation.breakdown(device, task)  # by group and by person, the worst person named
     pipelines = {"device": {**evaluation.summarize(device, task),
-                            "by_group": evaluation.breakdown(device, task)["by_group"]}}  # fmt: skip
+                            **{k: per_group[k] for k in ("by_group", "per_user", "worst_user")}}}  # fmt: skip
     for p in PIPELINES:
         pipelines[p] = {k: v for k, v in host["pipelines"][p].items() if k != "per_recording"}
     fa = s["float"] or {}
