@@ -372,13 +372,15 @@ def check_pair(card: ModelCard, model: tflite_model.TfliteModel, where: str = CA
         raise UserError(
             f"{where}: input scale/zero_point/multiplier/shift {i.scale:g}/{i.zero_point}/{i.multiplier}/"
             f"{i.shift} with full_scale_g {card.full_scale_g:g} do not match {model.where()} (expected "
-            f"{in_scale:g}/{in_zp}/{expected[0]}/{expected[1]}); the card belongs to another model"
+            f"{in_scale:g}/{in_zp}/{expected[0]}/{expected[1]}); the card belongs to another model "
+            "(or was edited): restore the card `train` wrote with this .tflite"
         )
     o = card.output
     if (np.float32(o.scale), o.zero_point) != (tout.scale[0], int(tout.zero_point[0])):
         raise UserError(
             f"{where}: output scale/zero_point {o.scale:g}/{o.zero_point} disagree with {model.where()} "
-            f"({float(tout.scale[0]):g}/{int(tout.zero_point[0])}); the card belongs to another model"
+            f"({float(tout.scale[0]):g}/{int(tout.zero_point[0])}); the card belongs to another model "
+            "(or was edited): restore the card `train` wrote with this .tflite"
         )
 
 
