@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import re
+import shutil
 import subprocess
 import sys
 import types
@@ -23,6 +24,7 @@ from counting_data import impacts_recording
 from repcount import heavy
 from repcount.commands import evaluate as evaluate_cmd
 from repcount.commands import train as train_cmd
+from repcount.data.labels import Count
 from repcount.data.recordings import Meta, Recording, Segment, save
 from repcount.errors import UserError
 from repcount.learn import evaluation, export, model, quant, tflite_model, tflm
@@ -359,3 +361,81 @@ def test_cli_refuses_an_existing_out_before_training(trained: Path, data_dir: Pa
         res = _cli_train([*TRAIN_ARGS, "--data", str(data_dir), "--out", str(a_file), *extra])
         _refused(res, "is a file; name a directory")
     assert a_file.read_text() == "mine"
+
+
+def _count_only(rec: Recording) -> Recording:
+    """The recording as a person who only counted would label it: one @count over the jumping, no @event."""
+    seg = next(s for s in rec.segments if s.activity == "jump-rope")
+    return dataclasses.replace(rec, events=[], counts=[Count(seg.start, seg.end, "jump", len(rec.events))])
+
+
+@pytest.fixture(scope="module")
+def mixed_dir(trained: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One timed recording of a training user and two count-only recordings of new users."""
+    d = tmp_path_factory.mktemp("mixed")
+    held = card_of(trained)["training"]["held_out_users"]
+    timed = next(i for i in range(4) if f"syn-u{i}" not in held)
+    shutil.copy(data_dir / f"u{timed}.rec", d / f"u{timed}.rec")
+    for i in (4, 5):
+        rec = impacts_recording(f"syn-u{i}", 45.0, 0.38 + 0.1 * (i - 4), seed=i)
+        save(_count_only(rec), d / f"u{i}-counted.rec")
+    return d
+
+
+def test_init_fine_tunes_on_timed_and_count_only_recordings(
+    trained: Path, data_dir: Path, mixed_dir: Path, tmp_path: Path
+) -> None:
+    """`train --init`: the init model places the counted jumps, fine-tuning runs through QAT,
+    conversion and checks, and the new card names the init model and the count-only recordings."""
+    init = card_of(trained)
+    (held,) = init["training"]["held_out_users"]
+    out = tmp_path / "tuned"
+    argv = ["--task", "jump-rope", "--init", str(trained), "--data", str(mixed_dir), "--test-data",
+            str(data_dir / f"u{held[-1]}.rec"), "--quick", "--epochs", "2", "--seed", "3", "--out", str(out)]
+    assert train_cmd.run(parse(train_cmd, argv)) == 0
+    card = card_of(out)
+    assert card["training"]["init_model"] == {"name": init["name"], "model_hash": init["model_hash"]}
+    assert card["training"]["count_only"] == ["u4-counted", "u5-counted"]
+    assert card["config"] == init["config"] | {"epochs": 2, "qat_epochs": 2}
+    assert ModelDir.open(out).card.model_hash == card["model_hash"] != init["model_hash"]
+    int8 = card["metrics"]["held_out"]["pipelines"]["int8"]
+    assert int8["event_f1"] >= 0.9
+
+
+def test_count_only_without_init_is_placed_by_the_cold_start(
+    data_dir: Path, mixed_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "cold"
+    argv = ["--task", "jump-rope", "--data", str(mixed_dir), "--quick", "--epochs", "1", "--seed", "3",
+            "--out", str(out)]
+    assert train_cmd.run(parse(train_cmd, argv)) == 0
+    card = card_of(out)
+    assert card["training"]["count_only"] == ["u4-counted", "u5-counted"]
+    assert "init_model" not in card["training"]
+
+
+def test_float_weights_come_out_of_a_qat_model() -> None:
+    """What `--init` starts from: the float weights inside the QAT wrappers, every layer of them."""
+    g, arch = model.Geometry(), model.Architecture()
+    source = model.build_model(g, arch, seed=1)
+    qat = export.quantize(source, model.InputQuant.for_range(4.0, 8.0))
+    fresh = model.build_model(g, arch, seed=2)
+    export.copy_float_weights(qat, fresh)
+    assert len(fresh.get_weights()) == len(source.get_weights())
+    for a, b in zip(fresh.get_weights(), source.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    with pytest.raises(UserError, match="another architecture than its card's"):
+        other = model.build_model(g, model.Architecture(channels=(4, 12, 12, 12, 12)), seed=1)
+        export.copy_float_weights(qat, other)
+
+
+def test_cli_refuses_an_init_model_of_another_task(trained: Path, data_dir: Path, tmp_path: Path) -> None:
+    res = _cli_train(["--task", "steps", "--init", str(trained), "--data", str(data_dir), "--out",
+                      str(tmp_path / "m")])
+    _refused(res, "a 'jump-rope' model; --task steps would change what it computes")
+
+
+def test_cli_refuses_count_only_held_out_recordings(trained: Path, mixed_dir: Path, tmp_path: Path) -> None:
+    res = _cli_train(["--task", "jump-rope", "--data", str(mixed_dir), "--test-users", "syn-u4", "--out",
+                      str(tmp_path / "m")])
+    _refused(res, "u4-counted: @count spans without timed events; held-out recordings are measured")

@@ -15,10 +15,20 @@ are never trained on. --cv-users adds a leave-one-user-out estimate over --data:
 model per named user, trained without that user; when the held-out users are exactly one
 fold's user, that fold's model is the model written.
 
+--init MODEL fine-tunes MODEL (its float weights, its card's recipe; another task, rate or
+input quantisation is refused): float training, QAT, conversion and checks as a fresh
+training, into a new --out whose card names the init model. --data may mix recordings
+with timed @event labels and count-only ones (@count,START,END,KIND,N and no timed event
+of KIND in the span): their N events are placed once, before training, where the init
+model's int8 scores are highest (without --init: the peak-detector cold start), exactly
+as `repcount label` places them; the card lists the count-only recordings.
+
 Examples:
   repcount simulate --activity jump-rope --mount wrist --users 12 --minutes 4 --seed 1 --out data/jr
   repcount train --task jump-rope --data data/jr --holdout-users 3 --out models/my-jr --seed 1
   repcount train --task jump-rope --data data/jr --out models/quick --quick --json
+  repcount train --task jump-rope --init models/jumprope-wrist --data data/jr data/my-counted \
+      --test-data data/jr-test --epochs 4 --out models/my-wrist
   repcount train --task steps --data oxford data/walk --test-users oxford-dario \\
       --cv-users oxford-jamie oxford-carmelo oxford-dario --out models/steps
 """
@@ -58,6 +68,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="leave-one-user-out over --data: leave each of these users out in turn (an estimate; "
         "the model written is trained on --data minus the held-out users)",
     )
+    p.add_argument("--init", type=Path, metavar="MODEL",
+                   help="fine-tune this model directory (its float weights and its card's recipe) "
+                        "instead of starting from random weights; places count-only spans with it")
     p.add_argument("--seed", type=int, default=1,
                    help="seeds weights, shuffling and splits, 0 or more (default 1)")
     p.add_argument("--quick", action="store_true", help="few epochs: a fast demo model, less accurate")
@@ -101,6 +114,7 @@ def request(args: argparse.Namespace) -> training.Request:
         rotations=args.rotations,
         train_stride=args.train_stride,
         force=bool(args.force),
+        init=args.init,
         command=command,
     )
 

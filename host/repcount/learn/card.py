@@ -92,7 +92,7 @@ class ArchitectureCard:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """What shaped the trained model (repcount.learn.training.Config), recorded for retraining."""
+    """What shaped the trained model (repcount.learn.fit.Config), recorded for retraining."""
 
     architecture: ArchitectureCard
     input_range_g: float

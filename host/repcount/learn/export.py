@@ -48,6 +48,28 @@ def quantize(float_model: Any, q: InputQuant) -> Any:
     return pinned
 
 
+def copy_float_weights(qat_model: Any, float_model: Any) -> None:
+    """Give `float_model` the float weights held by `qat_model`'s quantize wrappers.
+
+    tfmot wraps each layer L as `quant_L`, which holds L's kernel, bias and BN statistics
+    (under their own names) beside its quantizer ranges; those float weights are what a
+    fine-tuning continues from. Matched by name, since a QAT model loaded from a file
+    keeps them on the wrapper rather than on the inner layer. A layer or weight missing,
+    or shaped otherwise, means another architecture: a UserError says so.
+    """
+    for layer in float_model.layers:
+        if not layer.weights:
+            continue
+        try:
+            held = {v.name.split("/")[-1]: v for v in qat_model.get_layer(f"quant_{layer.name}").weights}
+            layer.set_weights([held[w.name.split("/")[-1]].numpy() for w in layer.weights])
+        except (ValueError, KeyError) as exc:
+            raise UserError(
+                f"the float model has no layer quant_{layer.name} holding {layer.name}'s weights ({exc}); "
+                "it is another architecture than its card's"
+            ) from None
+
+
 def convert(qat_model: Any, batch1_float_model: Any, q: InputQuant, representative: np.ndarray) -> bytes:
     """Full-integer int8 .tflite (int8 in, int8 out) from a batch-size-1 copy of `qat_model`."""
     tf = heavy.tensorflow()

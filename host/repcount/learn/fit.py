@@ -144,8 +144,14 @@ def fit(
     cfg: Config,
     seed: int,
     progress: Progress,
+    init: Any = None,
 ) -> Trained:
-    """Train float then QAT on `recs`, convert and check the int8 model, choose counting params."""
+    """Train float then QAT on `recs`, convert and check the int8 model, choose counting params.
+
+    `init`, a QAT model of the same geometry and architecture (a model directory's
+    float.keras), fine-tunes its float weights instead of the seed's random ones; the
+    seed still draws the same random numbers in the same order, so nothing else changes.
+    """
     tf = heavy.tensorflow()
     keras = heavy.keras()
     tf.config.experimental.enable_op_determinism()
@@ -153,6 +159,8 @@ def fit(
     x, y = training_arrays(augmented(recs, cfg.rotations, seed), task, cfg, q)
     progress(f"{len(x)} training windows from {len(recs)} recordings, {y.mean():.1%} positive steps")
     model = build_model(cfg.geometry, cfg.arch, seed)
+    if init is not None:
+        export.copy_float_weights(init, model)
     model.compile(keras.optimizers.Adam(cfg.learning_rate), "binary_crossentropy")
     _fit_phase(model, x, y, cfg.batch_size, cfg.epochs, "float", progress)
     qat = export.quantize(model, q)

@@ -25,7 +25,7 @@ from pathlib import Path
 from repcount.data.recordings import Recording
 from repcount.errors import UserError
 from repcount.firmware.native import generate as native
-from repcount.learn import activity, export, folds, tasks, tflite_model, tflm
+from repcount.learn import activity, export, finetune, folds, tasks, tflite_model, tflm
 from repcount.learn.card import ACTIVITY_TASK, ModelCard
 from repcount.learn.evaluation import Pipelines, load_data, report
 from repcount.learn.fit import INPUT_RANGE_G, QUICK, Config, Progress, Trained, fit
@@ -52,12 +52,13 @@ class Request:
     rotations: int | None = None
     train_stride: int | None = None
     force: bool = False
+    init: Path | None = None  # fine-tune this model directory instead of starting from random weights
     command: str | None = None  # the command line recorded in the card (None: not run as `repcount`)
 
 
-def config_for(task: tasks.Task, req: Request) -> Config:
-    """The recipe for `task` with the request's overrides (rotations, stride, --quick, epochs)."""
-    cfg = Config(input_range_g=INPUT_RANGE_G[task.name])
+def config_for(task: tasks.Task, req: Request, base: Config | None = None) -> Config:
+    """The recipe for `task` (or `base`, an init model's) with the request's overrides."""
+    cfg = base or Config(input_range_g=INPUT_RANGE_G[task.name])
     if req.rotations is not None:
         cfg = replace(cfg, rotations=req.rotations)
     if req.train_stride:
@@ -137,11 +138,24 @@ def held_out(card: dict, trained: Trained, recs: Sequence[Recording], progress: 
     return report(pipes.run(recs, ("float", "int8", "baseline"), progress), pipes.task)
 
 
-def _load(req: Request) -> tuple[list[Recording], list[Recording], list[Recording]]:
-    """(all of --data, training recordings, held-out recordings), mount-filtered and split by user."""
+def _load(
+    req: Request, task: tasks.Task, init: finetune.Init | None = None
+) -> tuple[list[Recording], list[Recording], list[Recording]]:
+    """(all of --data, training recordings, held-out recordings), mount-filtered and split by user.
+
+    Count-only recordings may only be trained on: held-out figures and folds are measured
+    against timed events. With an init model every recording must be at its rate.
+    """
     data = folds.by_mount(load_data(req.data), req.mount)
     test = folds.by_mount(load_data(req.test_data), req.mount) if req.test_data else None
     recs, held = folds.split(data, test, req.test_users, req.holdout_users, req.seed)
+    if task.name != ACTIVITY_TASK:
+        finetune.refuse_untimed(held, task, "held-out recordings are measured against timed events")
+        if req.cv_users:
+            finetune.refuse_untimed(data, task, "--cv-users measures every user against timed events")
+    if init is not None:
+        for rec in data + held:
+            init.model.check_recording(rec)
     return data, recs, held
 
 
@@ -195,8 +209,10 @@ def train(req: Request, progress: Progress) -> dict:
     check_output(req.out, "dir", req.force)
     if task.name == ACTIVITY_TASK:
         return train_activity(req, task, progress, started)
-    cfg = config_for(task, req)
-    data, recs, test = _load(req)
+    init = finetune.open_init(req.init, task) if req.init else None
+    cfg = config_for(task, req, init.cfg if init else None)
+    data, recs, test = _load(req, task, init)
+    recs, count_only = finetune.place_counts(recs, task, init, progress)
     _check_events(recs, task)
     fold_results, fold_models = _cross_validate(data, req, task, cfg, progress)
     held_users = sorted({r.meta.user for r in test})
@@ -205,7 +221,7 @@ def train(req: Request, progress: Progress) -> dict:
         progress(f"the model written is the fold without {reused} (the same data and seed)")
         trained = fold_models[reused]
     else:
-        trained = fit(recs, task, cfg, req.seed, progress)
+        trained = fit(recs, task, cfg, req.seed, progress, init.float_model if init else None)
     card = make_card(req.out.name, task, cfg, trained, req.mount or MIXED)
     metrics_obj: dict = {}
     if reused:
@@ -216,6 +232,10 @@ def train(req: Request, progress: Progress) -> dict:
     if fold_results:
         metrics_obj["leave_one_user_out"] = folds.pool_folds(fold_results)
     card["training"] = _training_record(req, trained.train_users, held_users, len(recs), started)
+    if init is not None:
+        card["training"]["init_model"] = init.record
+    if count_only:
+        card["training"]["count_only"] = count_only
     card["metrics"] = metrics_obj
     write_model(req.out, card, trained, req.force)
     progress(f"wrote {req.out}/model.tflite ({card['tflite_bytes']} bytes), float.keras, card.json")
@@ -227,7 +247,10 @@ def train_activity(req: Request, task: tasks.Task, progress: Progress, started: 
     if req.cv_users:
         raise UserError("--cv-users is for the counting tasks; hold out users of an activity model with "
                         "--test-users, --holdout-users or --test-data")
-    _, recs, test = _load(req)
+    if req.init:
+        raise UserError("--init fine-tunes a counting model (jump-rope, steps); train an activity model "
+                        "afresh")
+    _, recs, test = _load(req, task)
     rates = {r.meta.sample_rate_hz for r in recs + test}
     if rates != {task.sample_rate_hz}:
         raise UserError(
