@@ -241,29 +241,27 @@ def _is_nan_or_inf(text: str) -> bool:
     return text.lower().lstrip("+-") in ("nan", "inf", "infinity")
 
 
-class _Malformed(RecordingError):
-    """A line that does not parse: on an unterminated last line, the mark of a torn write."""
-
-
 def load(path: str | Path) -> Recording:
     """Read and validate a recording; raise RecordingError naming file and line on bad input.
 
     The file is read line by line into flat float arrays (about 8 bytes per value, not a
     Python object per value), so memory stays within about twice the file's size. A last
-    line cut off mid-write (no newline, and it does not parse) is left out and reported
-    in `Recording.warnings`: the samples before it are what a killed capture saved.
+    sample or label line cut off mid-write (no newline, and it does not load: too few
+    values, half a number, or half an exponent that leaves a number out of range) is left
+    out and reported in `Recording.warnings`: the samples before it are what a capture
+    killed by a full disk saved.
     """
     path = Path(path)
     if not path.is_file():
         raise RecordingError(f"{path}: no such recording file")
     reader = _Reader(path)
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a byte order mark (Windows editors) is skipped
             for lineno, raw in enumerate(f, start=1):
                 try:
                     reader.line(lineno, raw)
-                except _Malformed as exc:
-                    if raw.endswith("\n") or reader.columns is None:
+                except RecordingError as exc:
+                    if raw.endswith("\n") or reader.columns is None or raw.lstrip().startswith("#"):
                         raise
                     reason = str(exc).removeprefix(f"{path}:{lineno}: ")
                     reader.warnings.append(
@@ -349,7 +347,7 @@ class _Reader:
         assert self.columns is not None
         fields = [f.strip() for f in line.split(",")]
         if len(fields) != len(self.columns):
-            return _Malformed(
+            return RecordingError(
                 f"{where}: {len(fields)} values but {len(self.columns)} columns ({','.join(self.columns)})"
             )
         for name, text in zip(self.columns, fields, strict=True):
@@ -357,8 +355,8 @@ class _Reader:
                 continue
             if _is_nan_or_inf(text):
                 return RecordingError(f"{where}: column {name} is {text} (NaN or infinite)")
-            return _Malformed(f"{where}: column {name}: {text!r} is not a number")
-        return _Malformed(f"{where}: cannot read {line!r}")
+            return RecordingError(f"{where}: column {name}: {text!r} is not a number")
+        return RecordingError(f"{where}: cannot read {line!r}")
 
     def _value_error(self, values: list[float], texts: Sequence[str], where: str) -> RecordingError:
         assert self.columns is not None and self.meta is not None
@@ -438,15 +436,16 @@ def _parse_label(line: str, where: str) -> Segment | Event | Count:
     fields = [f.strip() for f in line[1:].split(",")]
     shapes = {"event": 3, "segment": 4, "count": 5}
     if shapes.get(fields[0]) != len(fields):
-        raise _Malformed(
+        raise RecordingError(
             f"{where}: unknown label line {line!r}; expected '@event,TIME,KIND', "
             "'@segment,START,END,ACTIVITY' or '@count,START,END,KIND,N'"
         )
     times = [plain_number(f) for f in fields[1:3 if fields[0] != "event" else 2]]
     if None in times:
-        raise _Malformed(f"{where}: label times must be numbers: {line!r}")
+        raise RecordingError(f"{where}: label times must be numbers: {line!r}")
     if not fields[-1 if fields[0] != "count" else -2]:
-        raise _Malformed(f"{where}: the label names no {'activity' if fields[0] == 'segment' else 'kind'}")
+        what = "activity" if fields[0] == "segment" else "kind"
+        raise RecordingError(f"{where}: the label names no {what}")
     if fields[0] == "event":
         return Event(times[0], fields[2])  # type: ignore[arg-type]
     start, end = times  # type: ignore[misc]
@@ -455,7 +454,7 @@ def _parse_label(line: str, where: str) -> Segment | Event | Count:
     if fields[0] == "segment":
         return Segment(start, end, fields[3])
     if not re.fullmatch(r"[0-9]+", fields[4]):
-        raise _Malformed(f"{where}: the count N must be a whole number >= 0, got {fields[4]!r}")
+        raise RecordingError(f"{where}: the count N must be a whole number >= 0, got {fields[4]!r}")
     return Count(start, end, fields[3], int(fields[4]))
 
 
