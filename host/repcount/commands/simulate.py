@@ -17,7 +17,7 @@ Same arguments, same bytes: files are byte-identical for the same seed.
 Files: OUT/<user>-<activity>-<mount>-s<seed>.rec, one per user, and OUT/manifest.json
 listing files, users and the number of events of each kind the generator placed.
 User ids look like `sim-jr-u007` (activity code, user number; `simw-` for the widened
-population, whose user 7 is another person); use --first-user to
+population, whose user 7 is another person; `simb-` for generator B); use --first-user to
 make users that never collide with an earlier set (e.g. 1-20 to train, 101-105 to test).
 
 Examples:
@@ -29,6 +29,8 @@ Examples:
   repcount simulate --population wide --activity jump-rope --mount wrist --users 24 --minutes 5 \
       --out data/jr-wide
   repcount simulate --population wide --activity walking --mount bag --users 6 --out data/walk-bag
+  repcount simulate --generator b --activity jump-rope --mount handle --users 6 --minutes 4 \
+      --first-user 101 --out data/heldout-b
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import time
 from pathlib import Path
 
 from repcount.data.population import POPULATIONS
-from repcount.data.simulation import ACTIVITIES, FULL_SCALES, MOUNTS, simulate_dataset
+from repcount.data.simulation import ACTIVITIES, FULL_SCALES, GENERATORS, MOUNTS, simulate_dataset
 from repcount.errors import UserError
 from repcount.outputs import check_output
 
@@ -63,6 +65,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "cadences, impacts, resonances, hand circles, gaits and IMUs (other output "
                         "rates, filters, errors, clipping), users named simw-..., "
                         "docs/signal-model.md")
+    p.add_argument("--generator", choices=GENERATORS, default="a",
+                   help="a: the simulator the models are trained on; b: an independent jump-rope "
+                        "signal model for held-out evaluation only (activities jump-rope and "
+                        "distractors, mounts wrist, handle, pocket; users simb-...), "
+                        "docs/signal-model-b.md")
     p.add_argument("--rate", type=float, default=50.0, help="IMU sample rate in Hz (the tasks use 50)")
     p.add_argument("--plot", action="store_true", help="also write a PNG beside each recording")
     p.add_argument("--force", action="store_true",
@@ -80,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     paths = simulate_dataset(args.activity, args.mount, args.users, args.minutes, args.seed, args.out,
                              args.first_user, args.rate, args.full_scale, args.plot,
                              progress=args.users * args.minutes >= 30 or args.users >= 10,
-                             population=args.population)
+                             population=args.population, generator=args.generator)
     elapsed = time.perf_counter() - start
     manifest = json.loads((Path(args.out) / "manifest.json").read_text(encoding="utf-8"))
     hours = args.users * args.minutes / 60

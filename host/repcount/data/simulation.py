@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repcount.data import motions
+from repcount.data import generator_b, motions
 from repcount.data.population import POPULATIONS, person
 from repcount.data.recordings import Event, Meta, Recording, Segment, save
 from repcount.errors import UserError
@@ -37,6 +37,7 @@ ACTIVITIES = {"jump-rope": "jr", "walking": "wk", "running": "rn", "distractors"
 ACTIVITY_CODES = {name: i for i, name in enumerate(ACTIVITIES)}
 MOUNTS = ("wrist", "handle", "pocket", "hand", "bag")  # hand: a phone held; bag: a shoulder bag
 FULL_SCALES = (2, 4, 8, 16)
+GENERATORS = ("a", "b")  # a: this module's simulator; b: generator_b, for held-out evaluation only
 DISTRACTORS = ("standing", "sitting", "gestures", "stairs", "car", "elevator", "pickup")
 
 
@@ -256,8 +257,18 @@ def _imu_wide(tr: motions.Track, rate: float, full_scale: float, total: float,
 
 def simulate_dataset(activity: str, mount: str, users: int, minutes: float, seed: int, out: str | Path,
                      first_user: int = 1, rate: float = 50.0, full_scale: float = 8.0,
-                     plot: bool = False, progress: bool = False, population: str = "default") -> list[Path]:
-    """Write one recording per user and OUT/manifest.json; return the recording paths."""
+                     plot: bool = False, progress: bool = False, population: str = "default",
+                     generator: str = "a") -> list[Path]:
+    """Write one recording per user and OUT/manifest.json; return the recording paths.
+
+    `generator` "b" writes generator B's sessions (repcount.data.generator_b) instead: an
+    independent signal model for held-out evaluation, with a population of its own.
+    """
+    if generator not in GENERATORS:
+        raise UserError(f"unknown generator {generator!r}; choose one of {', '.join(GENERATORS)}")
+    if generator == "b" and population != "default":
+        raise UserError("--population chooses generator a's people; "
+                        "generator b has one population of its own: leave --population out")
     if users < 1:
         raise UserError("--users must be at least 1")
     if first_user < 0:
@@ -267,7 +278,10 @@ def simulate_dataset(activity: str, mount: str, users: int, minutes: float, seed
     paths, entries = [], []
     totals: Counter[str] = Counter()
     for i, idx in enumerate(range(first_user, first_user + users)):
-        rec = simulate_user(activity, mount, idx, minutes, seed, rate, full_scale, population)
+        if generator == "b":
+            rec = generator_b.simulate_user(activity, mount, idx, minutes, seed, rate, full_scale)
+        else:
+            rec = simulate_user(activity, mount, idx, minutes, seed, rate, full_scale, population)
         path = save(rec, out / f"{rec.meta.user}-{activity}-{mount}-s{seed}.rec")
         kinds = Counter(e.kind for e in rec.events)
         totals.update(kinds)
@@ -284,7 +298,7 @@ def simulate_dataset(activity: str, mount: str, users: int, minutes: float, seed
         if progress:
             print(f"simulate: {i + 1}/{users} {path.name}", file=sys.stderr, flush=True)
     manifest = {
-        "generator": "repcount simulate",
+        "generator": "repcount simulate" + (" --generator b" if generator == "b" else ""),
         "activity": activity, "mount": mount, "seed": seed, "minutes": minutes,
         "sample_rate_hz": rate, "full_scale_g": full_scale,
         "users": [e["user"] for e in entries],
