@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from repcount.firmware import templates
 from repcount.firmware.native import generate as native
-from repcount.firmware.templates import render_to
 from repcount.learn.tflite_model import TfliteModel
 
 CFLAGS = ["-std=c99", "-O1", "-g0", "-Wall", "-Wextra", "-Werror", "-pedantic"]
@@ -82,11 +82,13 @@ def _sanitizers(cc: str, work: Path) -> list[str]:
 
 
 def render_model(model: TfliteModel, out_dir: Path) -> None:
-    """The generated engine plus the core rc_engine.h it implements."""
+    """The generated engine, the core rc_engine.h it implements, and an rc_config.h with the
+    only facts of a firmware's rc_config.h that the engine reads: the model's lengths."""
     native.generate(model, out_dir)
-    gin = model.tensors[model.inputs[0]]
-    render_to("core/rc_engine.h.j2", {"model": {"input_len": gin.size}, "engine": "native"},
-              out_dir / "rc_engine.h")
+    shutil.copyfile(templates.root() / "core" / "rc_engine.h", out_dir / "rc_engine.h")
+    lengths = {"RC_INPUT_LEN": model.inputs[0], "RC_OUTPUT_LEN": model.outputs[0]}
+    (out_dir / "rc_config.h").write_text(
+        "".join(f"#define {name} {model.tensors[i].size}\n" for name, i in lengths.items()))
 
 
 def run_all(

@@ -187,6 +187,20 @@ def test_engine_reports_its_arena(tmp_path: Path) -> None:
     assert out == [str(native.arena_bytes(model)), "0"]
 
 
+@pytest.mark.parametrize("wrong", ["RC_INPUT_LEN", "RC_OUTPUT_LEN"])
+def test_engine_refuses_an_rc_config_of_another_model(tmp_path: Path, wrong: str) -> None:
+    """An engine rendered for one model must not link into firmware configured for another:
+    the input and the output lengths are both checked at compile time."""
+    model = read(_conv_chain(length=40, channels=(3, 8, 4)))
+    render_model(model, tmp_path)
+    config = tmp_path / "rc_config.h"
+    config.write_text(config.read_text() + f"#undef {wrong}\n#define {wrong} 7\n")
+    source = tmp_path / "rc_engine_native.c"
+    r = subprocess.run([compiler(), "-std=c99", "-I", str(tmp_path), "-c", str(source), "-o",
+                        str(tmp_path / "engine.o")], capture_output=True, text=True)
+    assert r.returncode != 0 and "rc_config.h was generated for a different model" in r.stderr
+
+
 @pytest.mark.skipif(ARM_GCC is None, reason="arm-none-eabi-gcc not installed")
 def test_cortex_m4_build_is_warning_free_integer_only_and_self_contained(tmp_path: Path) -> None:
     seeds = [s for s in range(60) if {"LOGISTIC", "SOFTMAX"} & set(read(random_model(s)).op_names)][:3]
