@@ -204,7 +204,9 @@ def hand_on_rope(fr: Frame, t0: float, t1: float, angle: np.ndarray, spin: np.nd
     p = fr.person
     sl, _ = fr.times(t0, t1)
     phi = angle + p.hand_lead
-    radius = p.hand_radius_m * (1.6 if fr.mount == "handle" else 1.0) * spin
+    speed = float(np.median(np.abs(np.gradient(angle, 1.0 / fr.rate))))
+    hand = 1.6 if fr.mount == "handle" else 1.0  # a handle circles further than the forearm
+    radius = min(hand * p.hand_radius_m, hand * p.hand_force_g * G / max(speed, 1.0) ** 2) * spin
     x = radius * np.cos(phi)
     z = radius * p.hand_aspect * np.sin(phi)
     ct, st = np.cos(p.hand_tilt), np.sin(p.hand_tilt)

@@ -40,6 +40,7 @@ class PersonB:
     double_skill: float  # probability per jump of starting a burst of double unders
     miss_rate: float  # probability per jump that the rope hits the feet
     hand_radius_m: float  # radius of the hand's path that drives the rope
+    hand_force_g: float  # the most centripetal pull the forearm keeps up (fast turners turn smaller)
     hand_aspect: float  # vertical / forward axis of that path
     hand_tilt: float  # tilt of the path in the sagittal plane, rad
     hand_lead: float  # phase by which the hand leads the rope, rad
@@ -69,14 +70,15 @@ def person_b(user_index: int) -> PersonB:
         modes=(Mode(rng.uniform(25, 60), rng.uniform(0.15, 0.45), rng.uniform(0.3, 0.6)),
                Mode(rng.uniform(9, 18), rng.uniform(0.1, 0.3), rng.uniform(0.3, 0.5)),
                Mode(rng.uniform(4, 8), rng.uniform(0.2, 0.4), rng.uniform(0.1, 0.3))),
-        arm_hz=rng.uniform(3.5, 9.0),
-        arm_damping=rng.uniform(0.15, 0.5),
+        arm_hz=rng.uniform(6.0, 14.0),
+        arm_damping=rng.uniform(0.3, 0.7),
         arm_direct=rng.uniform(0.15, 0.6),
         rebound=float(rng.choice([0.0, rng.uniform(0.3, 0.9)], p=[0.7, 0.3])),
         double_skill=float(rng.choice([0.0, rng.uniform(0.02, 0.2)], p=[0.5, 0.5])),
         miss_rate=rng.uniform(0.002, 0.04),
-        hand_radius_m=rng.uniform(0.02, 0.09),
-        hand_aspect=float(np.exp(rng.uniform(np.log(0.5), np.log(2.0)))),
+        hand_radius_m=rng.uniform(0.01, 0.06),
+        hand_force_g=rng.uniform(0.6, 2.2),
+        hand_aspect=float(np.exp(rng.uniform(np.log(0.6), np.log(1.6)))),
         hand_tilt=rng.uniform(-0.6, 0.6),
         hand_lead=rng.uniform(0.2, 1.4),
         rope_gravity=rng.uniform(3, 14),
