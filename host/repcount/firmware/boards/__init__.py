@@ -26,20 +26,27 @@ _USB_ID = re.compile(r"^[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4}$")
 
 
 @dataclass(frozen=True)
+class Remap:
+    """Model axis i = sign[i] * board axis index[i] (a signed permutation)."""
+
+    index: tuple[int, int, int]
+    sign: tuple[int, int, int]
+
+
+IDENTITY = Remap(index=(0, 1, 2), sign=(1, 1, 1))
+
+
+@dataclass(frozen=True)
 class Imu:
     chip: str
     bus: str
     odr_hz: int  # the rate the glue delivers samples at; the core resamples to the model's
     full_scale_g: int  # the range the IMU is set to (values beyond it clip)
     library: str = ""
-
-
-@dataclass(frozen=True)
-class Remap:
-    """Model axis i = sign[i] * board axis index[i] (a signed permutation)."""
-
-    index: tuple[int, int, int]
-    sign: tuple[int, int, int]
+    # What the glue reads, in the board's printed axes (axis i read = sign[i] * printed axis
+    # index[i]): a library may swap or mirror the chip's axes, and the mounts' remaps are
+    # written against what is read, so the tests can check each mount against the printed axes.
+    frame: Remap = IDENTITY
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,7 @@ def _parse(data: dict[str, Any]) -> Board:
             odr_hz=int(imu["odr_hz"]),
             full_scale_g=int(imu["full_scale_g"]),
             library=imu.get("library", ""),
+            frame=_parse_remap(board_id, "imu.frame", imu["frame"]) if "frame" in imu else IDENTITY,
         ),
         serial_transport=data["serial"]["transport"],
         baud=int(data["serial"]["baud"]),

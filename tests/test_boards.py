@@ -1,0 +1,124 @@
+"""The real boards' axes: what each IMU library returns, and what the model sees.
+
+The simulator's IMU and the shipped models assume a right-handed sensor frame that reads
++1 g on +z when it lies flat, face up (specific force, docs/signal-model.md, "Frames and
+units"); training turns recordings by rotations only, so a mirrored frame is something no
+shipped model has seen. Each real board's profile says what its library returns relative
+to the axes printed on the board (`[imu] frame`) and, per mount, the remap from what is
+read to the model's axes. These tests push gravity through both, with the remap taken
+from the rc_config.h the renderer writes and applied with the core's rules (negation
+saturates, counts rescaled to the model's range, rounded half away from zero).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib import resources
+
+import numpy as np
+import pytest
+from repcount.firmware import boards, templates
+from repcount.firmware import render as firmware
+
+REAL_BOARDS = ("nano33ble-sense-rev2", "xiao-nrf52840-sense", "m5stickc-plus")
+# Each mount in the printed axes (docs/firmware.md, "Walkthrough"): wrist: flat on the
+# back of the left wrist, the model's axes are the printed ones; handle: along the rope
+# handle, model x, y, z = printed y, -x, z.
+MOUNT_IN_PRINTED_AXES = {"wrist": ["+x", "+y", "+z"], "handle": ["+y", "-x", "+z"]}
+MODEL_FULL_SCALE_G = 8  # the shipped models' range (their cards)
+
+
+def matrix(r: boards.Remap) -> np.ndarray:
+    """out = M @ in for `out[i] = sign[i] * in[index[i]]`."""
+    m = np.zeros((3, 3), dtype=int)
+    for i in range(3):
+        m[i, r.index[i]] = r.sign[i]
+    return m
+
+
+def axes(spec: list[str]) -> np.ndarray:
+    return matrix(boards._parse_remap("test", "test", spec))
+
+
+def rendered_remap(board_id: str, mount: str, tmp_path) -> boards.Remap:
+    """The remap as the firmware has it: RC_REMAP_INDEX_i / RC_REMAP_SIGN_i of rc_config.h."""
+    context = {
+        "model": {"name": "m", "task": "t", "mount": mount, "window": 64, "hop": 16, "input_len": 192,
+                  "output_len": 16, "tflite_bytes": 0, "sample_rate_hz": 50,
+                  "full_scale_g": MODEL_FULL_SCALE_G, "input_multiplier": 1 << 30, "input_shift": -7,
+                  "input_zero_point": 0, "threshold": 0, "refractory": 1, "take_start": 0,
+                  "take_count": 16, "out_stride": 4, "hash": "0" * 16, "hash_bytes": ["0x00"] * 8},
+        "board": firmware.board_context(boards.load(board_id), mount),
+        "engine": "test",
+        "firmware_version": "test",
+    }
+    header = tmp_path / f"{board_id}-{mount}.h"
+    templates.write_to("core/rc_config.h.j2", context, header)
+    text = header.read_text()
+    index = [int(re.search(rf"#define RC_REMAP_INDEX_{i} (\d)", text).group(1)) for i in range(3)]
+    sign = [int(re.search(rf"#define RC_REMAP_SIGN_{i} \((-?1)\)", text).group(1)) for i in range(3)]
+    return boards.Remap(index=tuple(index), sign=tuple(sign))  # type: ignore[arg-type]
+
+
+def core_imu_path(read: np.ndarray, remap: boards.Remap, imu_g: int, model_g: int) -> list[int]:
+    """rc_remap then rc_rescale_counts, as rc_pipeline.c does them."""
+    out = []
+    for i in range(3):
+        v = int(np.clip(remap.sign[i] * int(read[remap.index[i]]), -32768, 32767))
+        num = v * imu_g
+        scaled = (num + model_g // 2) // model_g if num >= 0 else -((-num + model_g // 2) // model_g)
+        out.append(int(np.clip(scaled, -32768, 32767)))
+    return out
+
+
+@pytest.mark.parametrize("mount", sorted(MOUNT_IN_PRINTED_AXES))
+@pytest.mark.parametrize("board_id", REAL_BOARDS)
+def test_board_flat_face_up_gives_the_model_plus_one_g_on_z(board_id, mount, tmp_path):
+    board = boards.load(board_id)
+    one_g = 32768 // board.imu.full_scale_g
+    printed = np.array([0, 0, one_g])  # at rest, face up: +1 g out of the component side
+    read = matrix(board.imu.frame) @ printed  # what the library hands the glue
+    model = core_imu_path(read, rendered_remap(board_id, mount, tmp_path), board.imu.full_scale_g,
+                          MODEL_FULL_SCALE_G)
+    assert model == [0, 0, 32768 // MODEL_FULL_SCALE_G], (board_id, mount, read.tolist())
+
+
+@pytest.mark.parametrize("mount", sorted(MOUNT_IN_PRINTED_AXES))
+@pytest.mark.parametrize("board_id", REAL_BOARDS)
+def test_each_mount_is_the_documented_rotation_of_the_printed_axes(board_id, mount):
+    board = boards.load(board_id)
+    printed_to_model = matrix(board.remap(mount)) @ matrix(board.imu.frame)
+    assert np.array_equal(printed_to_model, axes(MOUNT_IN_PRINTED_AXES[mount])), (board_id, mount)
+    # right-handed: a rotation the models were trained on, never a mirror image
+    assert round(np.linalg.det(printed_to_model)) == 1
+
+
+def test_the_nano_librarys_mirrored_frame_is_undone():
+    """Arduino_BMI270_BMM150 returns x = -chip y, y = -chip x on the Nano 33 BLE targets
+    (upstream issue #44): a left-handed frame that the remaps must undo, not build on."""
+    nano = boards.load("nano33ble-sense-rev2")
+    assert nano.imu.frame == boards.Remap(index=(1, 0, 2), sign=(-1, -1, 1))
+    assert round(np.linalg.det(matrix(nano.imu.frame))) == -1
+    for mount in nano.mounts:
+        assert round(np.linalg.det(matrix(nano.remap(mount)))) == -1, mount
+
+
+def test_a_profile_frame_must_be_a_signed_permutation():
+    with pytest.raises(ValueError, match="imu.frame"):
+        boards._parse({**_profile("xiao-nrf52840-sense"),
+                       "imu": {**_profile("xiao-nrf52840-sense")["imu"], "frame": ["+x", "+x", "+z"]}})
+
+
+def _profile(board_id: str) -> dict:
+    return tomllib.loads(resources.files("repcount.firmware.boards").joinpath(f"{board_id}.toml").read_text())
+
+
+@pytest.mark.parametrize("board_id", REAL_BOARDS)
+def test_every_dependency_is_pinned(board_id):
+    pio = boards.load(board_id).platformio
+    assert re.search(r"@\d+\.\d+\.\d+$|#\d+\.\d+\.\d+$", pio["platform"]), pio["platform"]
+    for lib in [*pio["lib_deps"], *pio["tflm_lib_deps"]]:
+        assert re.fullmatch(r"[\w.-]+/[\w .-]+@\d+\.\d+\.\d+", lib), lib
+    # the TFLM library registers as Chirale_TensorFLowLite (capital L in "FLow")
+    assert pio["tflm_lib_deps"] == ["spaziochirale/Chirale_TensorFLowLite@2.0.0"]
