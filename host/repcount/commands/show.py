@@ -87,7 +87,9 @@ def summary(rec: Recording) -> dict[str, object]:
 def _plot(rec: Recording, out: Path) -> None:
     """Draw in a private folder, then move the bytes in atomically: no half-written PNG."""
     with tempfile.TemporaryDirectory() as tmp:
-        drawn = plot_recording(rec, Path(tmp) / "plot.png")
+        # One sample spans no time: draw one sample period, not an empty axis.
+        span = (float(rec.t[0]), float(rec.t[0]) + 1.0 / rec.meta.sample_rate_hz) if len(rec.t) == 1 else None
+        drawn = plot_recording(rec, Path(tmp) / "plot.png", span=span)
         with atomic_file(out, "wb") as f:
             f.write(drawn.read_bytes())
 
