@@ -348,3 +348,34 @@ def test_run_mode_counts_from_the_imu_like_the_reference(device_exe: Path, tmp_p
     assert [e.total for e in events] == list(range(1, len(expected) + 1))
     assert counts[-1] == len(expected)
     assert f"count: {len(expected)}" in dev.lines
+
+
+# ---- the protocol's numbers: one definition in Python, rendered for C ----
+
+def test_python_names_are_the_tables_values() -> None:
+    """The module's constants are unpacked from the tables in order: each name has its value."""
+    for prefix, table in (("", P.MESSAGE_TYPES), ("MODE_", P.MODES), ("ERR_", P.ERROR_CODES)):
+        for code in table:
+            assert getattr(P, prefix + code.name) == code.value, code
+    assert P.TYPE_NAMES[P.SAMPLES] == "SAMPLES" and P.MODE_NAMES[P.MODE_REPLAY] == "replay"
+
+
+def test_c_header_has_every_python_number(core_dir: Path, tmp_path: Path) -> None:
+    """rc_protocol_defs.h as rendered: every type, mode, error code, limit and INFO offset
+    printed by C equals the Python definition."""
+    expected: dict[str, int] = {
+        "RC_PROTOCOL_VERSION": P.PROTOCOL_VERSION, "RC_MAX_PAYLOAD": P.MAX_PAYLOAD,
+        "RC_MAX_FRAME": P.MAX_FRAME, "RC_MAX_ENCODED": P.MAX_ENCODED,
+        "RC_MAX_SAMPLES_PER_FRAME": P.MAX_SAMPLES_PER_FRAME, "RC_INFO_STR_MAX": P.INFO_STR_MAX,
+        # INFO with three empty strings: the fixed part, then three length bytes
+        "RC_INFO_FIXED_BYTES": len(P.encode_info(P.Info(1, *[0] * 11, "00" * 8, "", "", ""))) - 3,
+    }
+    for prefix, table in (("RC_MSG_", P.MESSAGE_TYPES), ("RC_MODE_", P.MODES), ("RC_ERR_", P.ERROR_CODES)):
+        expected |= {prefix + c.name: c.value for c in table}
+    expected |= {f"RC_INFO_AT_{name.upper()}": at for name, at in P.info_offsets().items()}
+    program = tmp_path / "numbers.c"
+    program.write_text('#include <stdio.h>\n#include "rc_protocol.h"\nint main(void)\n{\n' + "".join(
+        f'    printf("{name} %ld\\n", (long){name});\n' for name in expected) + "    return 0;\n}\n")
+    _cc([*STRICT, f"-I{core_dir}", str(program), "-o", str(tmp_path / "numbers")])
+    out = subprocess.run([str(tmp_path / "numbers")], capture_output=True, text=True, check=True).stdout
+    assert dict((n, int(v)) for n, v in map(str.split, out.splitlines())) == expected

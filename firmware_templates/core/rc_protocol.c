@@ -1,6 +1,10 @@
 /* repcount portable core: the serial protocol. See rc_protocol.h. */
 #include "rc_protocol.h"
 
+#if RC_INFO_FIXED_BYTES - RC_INFO_AT_MODEL_HASH != 8
+#error "INFO's model hash is 8 bytes (rc_info_t.model_hash)"
+#endif
+
 /* CRC-32 of IEEE 802.3, reflected (polynomial 0xEDB88320), four bits at a time: entry i
  * is i shifted through four steps of the bitwise algorithm. 64 bytes of flash. */
 static const uint32_t crc_nibble[16] = {
@@ -191,22 +195,22 @@ static size_t put_str8(uint8_t *p, const char *s)
 size_t rc_payload_info(uint8_t *p, const rc_info_t *info)
 {
     size_t i, n;
-    p[0] = RC_PROTOCOL_VERSION;
-    rc_put_u32(p + 1, info->sample_rate_mhz);
-    p[5] = info->full_scale_g;
-    rc_put_u16(p + 6, info->window);
-    rc_put_u16(p + 8, info->hop);
-    rc_put_u16(p + 10, info->output_len);
-    p[12] = (uint8_t)info->threshold;
-    rc_put_u16(p + 13, info->refractory);
-    rc_put_u16(p + 15, info->take_start);
-    rc_put_u16(p + 17, info->take_count);
-    rc_put_u16(p + 19, info->out_stride);
-    rc_put_u16(p + 21, info->replay_capacity);
-    for (i = 0; i < 8; i++) {
-        p[23 + i] = info->model_hash[i];
+    p[RC_INFO_AT_PROTOCOL_VERSION] = RC_PROTOCOL_VERSION;
+    rc_put_u32(p + RC_INFO_AT_SAMPLE_RATE_MHZ, info->sample_rate_mhz);
+    p[RC_INFO_AT_FULL_SCALE_G] = info->full_scale_g;
+    rc_put_u16(p + RC_INFO_AT_WINDOW, info->window);
+    rc_put_u16(p + RC_INFO_AT_HOP, info->hop);
+    rc_put_u16(p + RC_INFO_AT_OUTPUT_LEN, info->output_len);
+    p[RC_INFO_AT_THRESHOLD] = (uint8_t)info->threshold;
+    rc_put_u16(p + RC_INFO_AT_REFRACTORY, info->refractory);
+    rc_put_u16(p + RC_INFO_AT_TAKE_START, info->take_start);
+    rc_put_u16(p + RC_INFO_AT_TAKE_COUNT, info->take_count);
+    rc_put_u16(p + RC_INFO_AT_OUT_STRIDE, info->out_stride);
+    rc_put_u16(p + RC_INFO_AT_REPLAY_CAPACITY, info->replay_capacity);
+    for (i = 0; i < sizeof info->model_hash; i++) {
+        p[RC_INFO_AT_MODEL_HASH + i] = info->model_hash[i];
     }
-    n = 31;
+    n = RC_INFO_FIXED_BYTES;
     n += put_str8(p + n, info->board);
     n += put_str8(p + n, info->firmware_version);
     n += put_str8(p + n, info->engine);

@@ -12,42 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RC_PROTOCOL_VERSION 1
-#define RC_MAX_PAYLOAD 240
-#define RC_FRAME_OVERHEAD 7                              /* type, seq, crc32 */
+/* The message types, modes, error codes, limits and INFO's layout: rendered from
+ * repcount/device/protocol.py, their one definition. */
+#include "rc_protocol_defs.h"
+
 #define RC_MAX_FRAME (RC_MAX_PAYLOAD + RC_FRAME_OVERHEAD) /* decoded */
 #define RC_MAX_ENCODED (RC_MAX_FRAME + 1)                /* COBS: +1 byte per 254 */
 #define RC_MAX_WIRE (RC_MAX_ENCODED + 1)                 /* with the 0x00 delimiter */
-#define RC_MAX_SAMPLES_PER_FRAME ((RC_MAX_PAYLOAD - 4) / 6)
-#define RC_INFO_STR_MAX 63 /* board, firmware version, engine: longer strings are cut */
-
-enum rc_msg_type {
-    RC_MSG_HELLO = 0x01,   /* host: who are you? (empty); starts a new host sequence */
-    RC_MSG_INFO = 0x02,    /* device: answer to HELLO (rc_info_t) */
-    RC_MSG_BOOT = 0x03,    /* device: INFO sent unasked at start-up; starts a new sequence */
-    RC_MSG_MODE = 0x04,    /* host: switch mode (u8); device: echo of the mode entered */
-    RC_MSG_SAMPLES = 0x05, /* first index u32, n x int16[3]: capture (device) or replay (host) */
-    RC_MSG_CREDIT = 0x06,  /* device, replay: the host may send samples with index < limit u32 */
-    RC_MSG_OUTPUT = 0x07,  /* device: inference index u32, int8[output_len] */
-    RC_MSG_EVENT = 0x08,   /* device: step index u32, total count u32 */
-    RC_MSG_COUNT = 0x09,   /* device, run mode: total count u32, sample index u32 */
-    RC_MSG_STATS = 0x0A,   /* host: request (empty); device: its receive counters, 6 x u32 */
-    RC_MSG_ERROR = 0x0B    /* device: code u16, arg0 u32, arg1 u32, ASCII text */
-};
-
-enum rc_mode { RC_MODE_IDLE = 0, RC_MODE_CAPTURE = 1, RC_MODE_REPLAY = 2, RC_MODE_RUN = 3 };
-
-enum rc_error_code {
-    RC_ERR_UNKNOWN_TYPE = 1,
-    RC_ERR_BAD_LENGTH = 2,
-    RC_ERR_BAD_MODE = 3,
-    RC_ERR_ENGINE_INIT = 4,    /* arg0, arg1: engine-specific numbers (e.g. arena needed, had) */
-    RC_ERR_ENGINE_INVOKE = 5,
-    RC_ERR_SAMPLE_GAP = 6,     /* arg0: the index expected, arg1: the index received */
-    RC_ERR_CREDIT_OVERRUN = 7, /* arg0: the granted limit, arg1: the end of the samples sent */
-    RC_ERR_NOT_REPLAYING = 8,
-    RC_ERR_IMU = 9
-};
 
 /* What a receiver saw (the order of the STATS payload). */
 typedef struct {

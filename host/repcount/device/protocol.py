@@ -1,8 +1,9 @@
 """The repcount serial protocol, host side: COBS frames with a sequence number and a CRC-32.
 
 docs/protocol.md is the specification; the firmware's C twin is
-firmware_templates/core/rc_protocol.{h,c}.j2 and tests/vectors/protocol.json holds the
-golden frames both must agree on byte for byte.
+firmware_templates/core/rc_protocol.{h,c}, whose numbers (message types, modes, error
+codes, limits, INFO's layout) are rendered from the tables here into rc_protocol_defs.h,
+and tests/vectors/protocol.json holds the golden frames both must agree on byte for byte.
 
 Two layers, kept apart so each can be tested alone:
 - framing (`encode_frame`, `Receiver`): bytes <-> (type, seq, payload). The receiver never
@@ -32,50 +33,82 @@ MAX_ENCODED = MAX_FRAME + 1
 MAX_SAMPLES_PER_FRAME = (MAX_PAYLOAD - 4) // 6
 INFO_STR_MAX = 63  # board, firmware version, engine in INFO: longer strings are cut
 
+
+@dataclass(frozen=True)
+class Code:
+    """One named number of the protocol. The tables below are its one definition: the
+    Python names are unpacked from them and the firmware's rc_protocol_defs.h is rendered
+    from them (RC_MSG_name, RC_MODE_name, RC_ERR_name), so the twins cannot drift."""
+
+    name: str
+    value: int
+    doc: str  # what it means (for errors: what `Error.describe` prints)
+    args: str = ""  # errors: what arg0 and arg1 hold
+
+
 # Message types (docs/protocol.md, "Messages").
-HELLO = 0x01
-INFO = 0x02
-BOOT = 0x03
-MODE = 0x04
-SAMPLES = 0x05
-CREDIT = 0x06
-OUTPUT = 0x07
-EVENT = 0x08
-COUNT = 0x09
-STATS = 0x0A
-ERROR = 0x0B
-TYPE_NAMES = {
-    HELLO: "HELLO", INFO: "INFO", BOOT: "BOOT", MODE: "MODE", SAMPLES: "SAMPLES",
-    CREDIT: "CREDIT", OUTPUT: "OUTPUT", EVENT: "EVENT", COUNT: "COUNT", STATS: "STATS",
-    ERROR: "ERROR",
-}
+MESSAGE_TYPES = (
+    Code("HELLO", 0x01, "host: who are you? (empty); starts a new host sequence"),
+    Code("INFO", 0x02, "device: answer to HELLO (rc_info_t)"),
+    Code("BOOT", 0x03, "device: INFO sent unasked at start-up; starts a new sequence"),
+    Code("MODE", 0x04, "host: switch mode (u8); device: echo of the mode entered"),
+    Code("SAMPLES", 0x05, "first index u32, n x int16[3]: capture (device) or replay (host)"),
+    Code("CREDIT", 0x06, "device, replay: the host may send samples with index < limit u32"),
+    Code("OUTPUT", 0x07, "device: inference index u32, int8[output_len]"),
+    Code("EVENT", 0x08, "device: step index u32, total count u32"),
+    Code("COUNT", 0x09, "device, run mode: total count u32, sample index u32"),
+    Code("STATS", 0x0A, "host: request (empty); device: its receive counters, 6 x u32"),
+    Code("ERROR", 0x0B, "device: code u16, arg0 u32, arg1 u32, ASCII text"),
+)
+(HELLO, INFO, BOOT, MODE, SAMPLES, CREDIT, OUTPUT, EVENT, COUNT, STATS, ERROR) = (
+    c.value for c in MESSAGE_TYPES)
+TYPE_NAMES = {c.value: c.name for c in MESSAGE_TYPES}
 # Frames of these types start a new sequence: the receiver does not check them for a gap.
 SESSION_STARTS = (HELLO, BOOT)
 
-MODE_IDLE, MODE_CAPTURE, MODE_REPLAY, MODE_RUN = 0, 1, 2, 3
-MODE_NAMES = {MODE_IDLE: "idle", MODE_CAPTURE: "capture", MODE_REPLAY: "replay", MODE_RUN: "run"}
+MODES = (
+    Code("IDLE", 0, "idle"),
+    Code("CAPTURE", 1, "capture"),
+    Code("REPLAY", 2, "replay"),
+    Code("RUN", 3, "run"),
+)
+MODE_IDLE, MODE_CAPTURE, MODE_REPLAY, MODE_RUN = (c.value for c in MODES)
+MODE_NAMES = {c.value: c.doc for c in MODES}
 
 # ERROR codes.
-ERR_UNKNOWN_TYPE = 1
-ERR_BAD_LENGTH = 2
-ERR_BAD_MODE = 3
-ERR_ENGINE_INIT = 4
-ERR_ENGINE_INVOKE = 5
-ERR_SAMPLE_GAP = 6
-ERR_CREDIT_OVERRUN = 7
-ERR_NOT_REPLAYING = 8
-ERR_IMU = 9
-ERROR_NAMES = {
-    ERR_UNKNOWN_TYPE: "unknown message type",
-    ERR_BAD_LENGTH: "bad payload length",
-    ERR_BAD_MODE: "bad mode",
-    ERR_ENGINE_INIT: "engine init failed",
-    ERR_ENGINE_INVOKE: "engine invoke failed",
-    ERR_SAMPLE_GAP: "sample index gap",
-    ERR_CREDIT_OVERRUN: "samples beyond the granted credit",
-    ERR_NOT_REPLAYING: "samples received outside replay mode",
-    ERR_IMU: "IMU read failed or ended",
-}
+ERROR_CODES = (
+    Code("UNKNOWN_TYPE", 1, "unknown message type"),
+    Code("BAD_LENGTH", 2, "bad payload length"),
+    Code("BAD_MODE", 3, "bad mode"),
+    Code("ENGINE_INIT", 4, "engine init failed", "engine-specific numbers (e.g. arena needed, had)"),
+    Code("ENGINE_INVOKE", 5, "engine invoke failed"),
+    Code("SAMPLE_GAP", 6, "sample index gap", "the index expected, the index received"),
+    Code("CREDIT_OVERRUN", 7, "samples beyond the granted credit",
+         "the granted limit, the end of the samples sent"),
+    Code("NOT_REPLAYING", 8, "samples received outside replay mode"),
+    Code("IMU", 9, "IMU read failed or ended"),
+)
+(ERR_UNKNOWN_TYPE, ERR_BAD_LENGTH, ERR_BAD_MODE, ERR_ENGINE_INIT, ERR_ENGINE_INVOKE, ERR_SAMPLE_GAP,
+ ERR_CREDIT_OVERRUN, ERR_NOT_REPLAYING, ERR_IMU) = (c.value for c in ERROR_CODES)
+ERROR_NAMES = {c.value: c.doc for c in ERROR_CODES}
+
+# INFO's fixed part, in order (struct codes, little-endian, no padding); the board, the
+# firmware version and the engine follow as length-prefixed ASCII strings.
+INFO_FIELDS = (
+    ("protocol_version", "B"), ("sample_rate_mhz", "I"), ("full_scale_g", "B"), ("window", "H"),
+    ("hop", "H"), ("output_len", "H"), ("threshold", "b"), ("refractory", "H"), ("take_start", "H"),
+    ("take_count", "H"), ("out_stride", "H"), ("replay_capacity", "H"), ("model_hash", "8s"),
+)
+INFO_STRINGS = ("board", "firmware_version", "engine")
+
+
+def info_offsets() -> dict[str, int]:
+    """Byte offset of each fixed INFO field (what the firmware's rc_payload_info writes at)."""
+    offsets, at = {}, 0
+    for name, code in INFO_FIELDS:
+        offsets[name] = at
+        at += struct.calcsize("<" + code)
+    return offsets
 
 
 class ProtocolError(ValueError):
@@ -266,7 +299,7 @@ class Info:
         return self.sample_rate_mhz / 1000.0
 
 
-_INFO_FIXED = struct.Struct("<BIBHHHbHHHHH8s")
+_INFO_FIXED = struct.Struct("<" + "".join(code for _, code in INFO_FIELDS))
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,15 @@ an empty string into C code.
 from __future__ import annotations
 
 import shutil
+import struct
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
+
+from repcount.device import protocol
 
 TEMPLATE_SUFFIX = ".j2"
 # Files of the folders that are never part of a project (the Python package marker).
@@ -31,7 +34,8 @@ def root() -> Path:
 
 @cache
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    """The environment; every template sees `protocol` (protocol_context) besides its context."""
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(root())),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -39,6 +43,27 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
+    env.globals["protocol"] = protocol_context()
+    return env
+
+
+def protocol_context() -> dict[str, Any]:
+    """The serial protocol's numbers and INFO layout, from repcount.device.protocol (their one
+    definition), for core/rc_protocol_defs.h.j2. The same for every project."""
+    fixed = "<" + "".join(code for _, code in protocol.INFO_FIELDS)
+    return {
+        "version": protocol.PROTOCOL_VERSION,
+        "max_payload": protocol.MAX_PAYLOAD,
+        "frame_overhead": protocol.HEADER_BYTES + protocol.CRC_BYTES,
+        "max_samples_per_frame": protocol.MAX_SAMPLES_PER_FRAME,
+        "info_str_max": protocol.INFO_STR_MAX,
+        "message_types": protocol.MESSAGE_TYPES,
+        "modes": protocol.MODES,
+        "error_codes": protocol.ERROR_CODES,
+        "info_offsets": protocol.info_offsets(),
+        "info_fixed_bytes": struct.calcsize(fixed),
+        "info_strings": protocol.INFO_STRINGS,
+    }
 
 
 def render_to(template: str, context: dict[str, Any], out: Path) -> Path:
