@@ -8,8 +8,8 @@ for the Cortex-M4F, against an rc_config.h rendered by `repcount firmware` for a
 model (two boards: one whose IMU needs resampling and a remap with a negated axis, one
 that needs neither). Headers are compiled on their own too, so each includes what it uses.
 
-Not compiled here: the PlatformIO boards' C++ glue (it needs the Arduino core and the IMU
-libraries) and the generated files (the engines and the model data are built by
+Not compiled here: the PlatformIO boards' C++ glue and its headers (they need the Arduino
+core and the IMU libraries) and the generated files (the engines and the model data are built by
 tests/test_firmware.py and the native engine's tests).
 """
 
@@ -36,9 +36,11 @@ CONFIGS = [("xiao-nrf52840-sense", "handle"), ("qemu-mps2-an386", "wrist")]
 
 
 def plain_c_sources() -> list[str]:
-    """Every .c and .h under firmware_templates/ that is not a template (names relative to it)."""
-    return [s for folder in ("core", "engines", "boards") for s in templates.sources_in(folder)
-            if s.endswith((".c", ".h"))]
+    """Every .c and .h under firmware_templates/ that is not a template (names relative to
+    it), but for the headers of the Arduino glue: a folder with C++ sources is C++."""
+    sources = [s for folder in ("core", "engines", "boards") for s in templates.sources_in(folder)]
+    cpp_folders = {str(Path(s).parent) for s in sources if s.endswith(".cpp")}
+    return [s for s in sources if s.endswith((".c", ".h")) and str(Path(s).parent) not in cpp_folders]
 
 
 def test_the_sources_are_found_and_none_is_a_template():
