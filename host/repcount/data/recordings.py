@@ -180,7 +180,7 @@ class Writer:
 
     def count(self, start: float, end: float, kind: str, n: int) -> None:
         """`@count`: exactly `n` events of `kind` between `start` and `end`, times unknown."""
-        if isinstance(n, bool) or int(n) != n or n < 0:
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
             raise RecordingError(f"count {n!r} of {kind} cannot be written: it must be a whole number >= 0")
         self._file.write(f"@count,{_num(start)},{_num(end)},{_check_name(kind, 'count kind')},{int(n)}\n")
 
@@ -228,7 +228,7 @@ _IS_NUMBER = re.compile(_NUMBER)
 _ROW = {n: re.compile(r"\s*,\s*".join([f"({_NUMBER})"] * n)) for n in (4, 7)}
 
 
-def plain_number(text: str) -> float | None:
+def _plain_number(text: str) -> float | None:
     """The finite value of a plain decimal number, or None for anything else."""
     if not _IS_NUMBER.fullmatch(text):
         return None
@@ -288,7 +288,9 @@ class _Reader:
         self.acc = array("d")
         self.gyro = array("d")
         self.last_t = -math.inf
+        self.scale = 1.0  # file units -> g
         self.limit = math.inf  # the largest |acceleration| in file units the full scale allows
+        self.pattern = _ROW[4]
         self.labels: list[tuple[int, Segment | Event | Count]] = []
         self.warnings: list[str] = []
 
@@ -296,15 +298,16 @@ class _Reader:
         line = raw.strip()
         if not line:
             return
+        if self.columns is not None and line[0] not in "#@":  # the common case first: a sample
+            self._sample(line, lineno)
+            return
         where = f"{self.path}:{lineno}"
         if line.startswith("#"):
             self._meta_line(line, where, lineno)
         elif self.columns is None:
             self._header(line, where)
-        elif line.startswith("@"):
-            self.labels.append((lineno, _parse_label(line, where)))
         else:
-            self._sample(line, lineno)
+            self.labels.append((lineno, _parse_label(line, where)))
 
     def _meta_line(self, line: str, where: str, lineno: int) -> None:
         if self.columns is not None:
@@ -440,7 +443,7 @@ def _parse_label(line: str, where: str) -> Segment | Event | Count:
             f"{where}: unknown label line {line!r}; expected '@event,TIME,KIND', "
             "'@segment,START,END,ACTIVITY' or '@count,START,END,KIND,N'"
         )
-    times = [plain_number(f) for f in fields[1:3 if fields[0] != "event" else 2]]
+    times = [_plain_number(f) for f in fields[1:3 if fields[0] != "event" else 2]]
     if None in times:
         raise RecordingError(f"{where}: label times must be numbers: {line!r}")
     if not fields[-1 if fields[0] != "count" else -2]:
