@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 SLACK_PERIODS = 2  # how far (in sample periods) a label may reach beyond the samples
 
+
 @dataclass(frozen=True)
 class Segment:
     """A stretch of time in which one activity happened, e.g. jump-rope from 10 s to 40 s."""
@@ -52,6 +53,7 @@ def number_text(x: float) -> str:
 
 
 def describe(label: Segment | Event | Count) -> str:
+    """The label as an error message names it, e.g. 'count of 87 jump in 10-40.5 s'."""
     if isinstance(label, Event):
         return f"event {label.kind} at {number_text(label.t)} s"
     if isinstance(label, Segment):
