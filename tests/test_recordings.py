@@ -351,8 +351,10 @@ def test_writer_refuses_what_its_loader_would_refuse_or_misread(tmp_path):
     with Writer(tmp_path / "b.rec", Meta(50, 8, "wrist", "u")) as w:
         with pytest.raises(RecordingError, match="activity 'jump,rope' cannot be written"):
             w.segment(0, 1, "jump,rope")
-        with pytest.raises(RecordingError, match="count -1 of jump cannot be written"):
-            w.count(0, 1, "jump", -1)
+        for bad in (-1, 2.5, True, "3"):
+            with pytest.raises(RecordingError, match=f"count {bad!r} of jump cannot be written"):
+                w.count(0, 1, "jump", bad)  # type: ignore[arg-type]
+        w.count(0, 1, "jump", np.int64(3))
 
 
 def test_loader_memory_stays_within_twice_the_file(tmp_path, small_recording):
@@ -405,3 +407,10 @@ def test_show_plot_into_a_directory_and_never_over_an_existing_plot(tmp_path, ca
     assert show.run(show_args(path, plot=plots, force=True)) == 0
     single = tmp_path / "one.png"
     assert show.run(show_args(path, plot=single)) == 0 and single.is_file()
+
+
+def test_lines_of_spaces_are_skipped_and_labels_may_carry_trailing_spaces(good_header, write_text):
+    """capture reserves a label's line as spaces and fills it in place when the segment ends."""
+    path = write_text(good_header + "0,0,0,1\n" + " " * 40 + "\n0.02,0,0,1\n@segment,0,0.02,rest      \n")
+    rec = load(path)
+    assert len(rec.t) == 2 and rec.segments == [Segment(0.0, 0.02, "rest")]
