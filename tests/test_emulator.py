@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -278,8 +279,6 @@ def test_repcount_emulate_prints_the_url_serves_it_and_cleans_up_on_ctrl_c(
 
 
 def test_a_port_in_use_is_a_clear_error(smoke_elf: Path) -> None:
-    import socket
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -288,3 +287,33 @@ def test_a_port_in_use_is_a_clear_error(smoke_elf: Path) -> None:
         with pytest.raises(UserError, match=f"port {port} is already in use; pick another"):
             emu.start()
     assert emu.pid is None  # refused before QEMU started
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--port", "99999"], "--port 99999: not a TCP port; give one from 1 to 65535, or leave --port out"),
+        (["--port", "0"], "--port 0: not a TCP port; give one from 1 to 65535"),
+        (["--port", "tcp"], "--port tcp: not a number; give a TCP port from 1 to 65535"),
+        (["--timeout", "-1"], "--timeout -1: must be a number of seconds above 0"),
+        (["--timeout", "0"], "--timeout 0: must be a number of seconds above 0"),
+        (["--timeout", "inf"], "--timeout inf: must be a number of seconds above 0"),
+    ],
+)
+def test_repcount_emulate_refuses_a_bad_port_or_timeout_in_one_line(
+    smoke_elf: Path, option: list[str], message: str
+) -> None:
+    """Refused before anything is built or started: exit 2, one line, no traceback."""
+    cmd = [sys.executable, "-m", "repcount.cli", "emulate", "--firmware", str(smoke_elf), *option]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"repcount emulate: error: {message}")
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_the_emulator_refuses_a_bad_port_or_timeout_before_qemu_starts(smoke_elf: Path) -> None:
+    with pytest.raises(UserError, match="port 70000 is not a TCP port"):
+        Emulator(smoke_elf, port=70000)
+    with pytest.raises(UserError, match="the ready timeout must be a number of seconds above 0"):
+        Emulator(smoke_elf, ready_timeout=-1.0)

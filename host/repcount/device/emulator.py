@@ -157,6 +157,10 @@ class Emulator:
         ready_timeout: float = 20.0,
         port: int | None = None,
     ) -> None:
+        if port is not None and not 1 <= port <= 65535:
+            raise UserError(f"port {port} is not a TCP port: give one from 1 to 65535, or none (a free one)")
+        if not (math.isfinite(ready_timeout) and ready_timeout > 0):
+            raise UserError(f"the ready timeout must be a number of seconds above 0, not {ready_timeout:g}")
         self.firmware = Path(firmware)
         self.probe = probe
         self.ready_timeout = ready_timeout
