@@ -37,7 +37,6 @@ from typing import Any
 
 import pytest
 from hil_devices import Device, worker_index
-from repcount import heavy
 from repcount.commands import train
 from repcount.data import simulation
 from repcount.data.recordings import Recording, load_all
@@ -47,8 +46,6 @@ from repcount.device.link import Link
 from repcount.errors import UserError
 from repcount.learn.card import ModelCard
 from repcount.learn.evaluation import load_data
-
-heavy.quiet_tf_env()  # the float models load with Keras 2 (tf_keras), TensorFlow quiet
 
 # The margins of comparison (c): how much worse than its card's held-out figures the device
 # may count on the held-out subset before the suite fails it. Steps: the subset is the card's

@@ -1,4 +1,5 @@
-"""`repcount hil` from the command line: the JSON figures, the report, and clear refusals."""
+"""`repcount hil` from the command line: the JSON figures, the report, the emulated board as
+the default device, the exit codes, and clear refusals before anything is replayed."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from repcount import cli
 from repcount.commands import hil as hil_command
 from repcount.data.recordings import Meta, Recording, save
 from repcount.device import hil
@@ -43,7 +45,82 @@ def test_hil_command_prints_the_figures_as_json_and_writes_the_report(
     assert obj["bitexact_mismatches"] == 0 and obj["float_mae"] is None  # --no-float: comparison b not run
     assert obj["labels"]["per_recording"][0]["recording"] == name
     assert code == (0 if obj["passed"] else 1)
+    assert (obj["error"] is None) == obj["passed"]
     assert Path(obj["report"]).read_text().startswith(f"# HIL report: {obj['model']}")
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, dict[str, Any], str]:
+    """`repcount hil ARGV --json` in this process: exit code, the one JSON object on stdout, stderr."""
+    code = cli.main(["hil", *argv, "--json"])
+    out, err = capsys.readouterr()
+    return code, json.loads(out), err
+
+
+def short_recordings(out: Path, samples: int = 20) -> Path:
+    """A directory with one recording shorter than any model's window: nothing to infer on."""
+    rec = Recording(Meta(sample_rate_hz=50, full_scale_g=8, mount="wrist", user="u1"),
+                    np.arange(samples) * 0.02, np.zeros((samples, 3)))  # fmt: skip
+    save(rec, out / "short.rec")
+    return out
+
+
+@pytest.mark.device
+@pytest.mark.one_model
+def test_with_neither_port_nor_firmware_the_emulated_board_runs_the_models_firmware(
+    hil_model: Path, hil_data: list[Any], needs_emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    rec_file = save(hil_data[0], tmp_path / "data" / f"{hil.recording_names(hil_data)[0]}.rec")
+    argv = ["--model", str(hil_model), "--data", str(rec_file.parent), "--no-float"]
+    code, obj, err = run_cli(argv, capsys)
+    assert (code, obj["passed"], obj["error"]) == (0, True, None), obj["failures"]
+    assert obj["device"]["board"] == "qemu-mps2-an386" and obj["device"]["engine"] == "native"
+    assert obj["bitexact"]["outputs_compared"] > 0
+    assert "firmware for qemu-mps2-an386 (native engine)" in err
+
+
+@pytest.mark.host
+@pytest.mark.one_model
+def test_nothing_to_compare_is_no_pass_but_exit_2_before_any_replay(
+    hil_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Recordings shorter than a window would give "0 of 0 outputs differ": refused before the
+    device is asked anything (loop:// would otherwise fail with no answer to HELLO)."""
+    data = short_recordings(tmp_path)
+    code, obj, err = run_cli(["--port", "loop://", "--model", str(hil_model), "--data", str(data)], capsys)
+    assert code == 2 and obj["exit_code"] == 2
+    assert obj["error"].startswith("nothing to compare: every recording is shorter than the model's window")
+    assert "HELLO" not in obj["error"] and "Traceback" not in err
+
+
+@pytest.mark.host
+@pytest.mark.one_model
+def test_a_run_that_compared_no_output_does_not_pass_comparison_a(hil_target: hil.Target) -> None:
+    nothing = hil.compare_bitexact([], hil_target.pipes.params)
+    assert nothing["outputs_compared"] == 0
+    failure = hil.bitexact_failure(nothing)
+    assert failure is not None and failure.startswith("nothing was compared")
+
+
+@pytest.mark.host
+@pytest.mark.one_model
+@pytest.mark.parametrize("where", ["existing-file", "under-a-file", "existing-dir"])
+def test_a_report_path_in_the_way_is_refused_before_the_replay(
+    where: str, hil_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "afile").write_text("mine\n")
+    (tmp_path / "adir").mkdir()
+    report, expected = {
+        "existing-file": ("afile", "--report {}: is a file; name a directory"),
+        "under-a-file": ("afile/report", f"--report {{}}: {tmp_path / 'afile'} is a file, not a directory"),
+        "existing-dir": ("adir", "--report {}: already exists; choose another name, or pass --force"),
+    }[where]  # fmt: skip
+    data = short_recordings(tmp_path / "data", samples=500)
+    argv = ["--port", "loop://", "--model", str(hil_model), "--data", str(data)]
+    code, obj, err = run_cli([*argv, "--report", str(tmp_path / report)], capsys)
+    assert code == 2
+    assert obj["error"].startswith(expected.format(tmp_path / report))  # not the HELLO that loop:// fails
+    assert (tmp_path / "afile").read_text() == "mine\n" and not any((tmp_path / "adir").iterdir())
+    assert err.count("\n") == 1 and "Traceback" not in err
 
 
 @pytest.mark.host

@@ -89,4 +89,5 @@ def test_firmware_with_a_perturbed_weight_fails_comparison_a_naming_the_first_di
         failure,
     )
     assert first["device"] != first["reference"]
-    assert not result.summary()["passed"]
+    summary = result.summary()
+    assert not summary["passed"] and summary["error"].startswith(f"comparison bitexact failed: {failure}")

@@ -20,17 +20,28 @@ repcount firmware rendered from the model you name. `repcount hil`:
 The replay speed (seconds of signal per second of replay, `replay_speed_x`) is measured.
 
 Examples:
+  repcount hil --model models/jumprope-wrist --data data/heldout
   repcount firmware --model models/jumprope-wrist --board qemu-mps2-an386 --engine native \\
       --out out/fw-qemu
-  repcount hil --firmware out/fw-qemu --model models/jumprope-wrist --data data/heldout
+  repcount hil --firmware out/fw-qemu --model models/jumprope-wrist --data data/heldout --report out/hil
   repcount hil --port /dev/ttyACM0 --model models/steps --data oxford --users oxford-dario \\
       --report out/hil-steps --json
---firmware starts the emulator on that project for you; --port talks to a flashed board
-(or any pyserial URL, e.g. socket://127.0.0.1:40123 from `repcount emulate`). --report DIR
-writes report.md (the tables; per recording, the signal with true and device events, and the
-device's outputs against the float model's) and report.json. The pytest suite in
-hil_tests/ runs the same checks (docs/hil.md). Exit code: 0 all passed, 1 a comparison
-failed, 2 the run could not be made (wrong firmware, no answer, damaged link).
+With neither --port nor --firmware the device is the emulated Cortex-M4F board: the model's
+firmware is rendered for qemu-mps2-an386 (native engine) into a temporary directory, built,
+run in the emulator and stopped afterwards. --firmware DIR runs that project in the
+emulator; --port talks to a flashed board (or any pyserial URL, e.g. socket://127.0.0.1:40123
+from `repcount emulate`). --report DIR writes report.md (the tables; per recording, the
+signal with true and device events, and the device's outputs against the float model's),
+report.json and the plots; it is checked before the replay and never replaces an existing
+DIR without --force. The pytest suite in hil_tests/ runs the same checks (docs/hil.md).
+
+Exit code: 0 every comparison passed; 1 the run was made and a comparison failed (the
+verdicts say which); 2 no verdict: bad input (a model directory, a recording at another
+rate, recordings too short for one window: nothing to compare is never a pass, a --report
+in the way) or a device that could not be used (wrong firmware, no answer, damaged link,
+reset). --json prints one JSON object on stdout and nothing else: the figures and
+`passed`, with `error` naming the failed comparisons (exit 1), or {"error": ...,
+"exit_code": 2} when there is no verdict.
 """
 
 from __future__ import annotations
@@ -41,20 +52,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from repcount import heavy
+from repcount.data.recordings import Recording
 from repcount.device import hil
-from repcount.device.emulator import Emulator
 from repcount.device.hil import fmt_figure
 from repcount.device.link import Link
 from repcount.errors import UserError
 from repcount.learn.evaluation import load_data
+from repcount.outputs import atomic_dir, check_output
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    where = p.add_mutually_exclusive_group(required=True)
+    where = p.add_mutually_exclusive_group()
     where.add_argument("--firmware", type=Path, metavar="DIR",
                        help="a qemu-mps2-an386 project (or its .elf): run it in the emulator")  # fmt: skip
-    where.add_argument("--port", help="the device: /dev/ttyACM0, COM3, socket://127.0.0.1:PORT")
+    where.add_argument(
+        "--port",
+        help="the device: /dev/ttyACM0, COM3, socket://127.0.0.1:PORT "
+             "(default: the emulated board, firmware rendered from --model)",
+    )  # fmt: skip
     p.add_argument("--baud", type=int, default=115200, help="baud rate of a serial port (default 115200)")
     p.add_argument("--model", required=True, type=Path, help="model directory the firmware was rendered from")
     p.add_argument("--data", required=True, nargs="+", help="recording files/directories, or `oxford`")
@@ -63,7 +78,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--attempts", type=int, default=hil.DEFAULT_ATTEMPTS,
                    help="replays of a recording whose answers arrive damaged "
                         f"(default {hil.DEFAULT_ATTEMPTS})")  # fmt: skip
-    p.add_argument("--report", type=Path, metavar="DIR", help="write report.md, report.json and plots here")
+    p.add_argument("--report", type=Path, metavar="DIR",
+                   help="write report.md, report.json and plots into this new directory")  # fmt: skip
+    p.add_argument("--force", action="store_true", help="replace an existing --report directory")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -95,23 +112,31 @@ def progress(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def replay(args: argparse.Namespace, target: hil.Target, recs: list[Recording]) -> hil.HilRun:
+    """The run on the device the arguments name: --port, --firmware, else the emulated board."""
+    if args.port is None:
+        return hil.run_on_emulator(target, recs, args.firmware, attempts=args.attempts, progress=progress)
+    with Link.open(args.port, args.baud) as link:
+        return hil.run_hil(link, target, recs, attempts=args.attempts, progress=progress)
+
+
+def write_report(result: hil.HilRun, recs: list[Recording], out: Path, force: bool) -> Path:
+    """The report written beside its final name and moved there complete (repcount.outputs)."""
+    with atomic_dir(out, force=force) as tmp:
+        hil.write_report(result, recs, tmp)
+    return out / "report.md"
+
+
 def run(args: argparse.Namespace) -> int:
     if args.attempts < 1:
         raise UserError(f"--attempts must be at least 1, got {args.attempts}")
-    heavy.quiet_tf_env()  # the float model's loader needs Keras 2 (tf_keras) and quiet TensorFlow
+    report = check_output(args.report, "dir", args.force, "--report") if args.report else None
     target = hil.load_target(args.model, with_float=not args.no_float)
     recs = hil.select(load_data(args.data), args.users)
-    if args.firmware is not None:
-        with Emulator(args.firmware) as emu, Link.open(emu.url) as link:
-            cpu = hil.process_cpu_clock(emu.pid) if emu.pid else None
-            result = hil.run_hil(link, target, recs, attempts=args.attempts, progress=progress,
-                                 device_cpu=cpu)
-    else:
-        with Link.open(args.port, args.baud) as link:
-            result = hil.run_hil(link, target, recs, attempts=args.attempts, progress=progress)
+    result = replay(args, target, recs)
     s = result.summary()
-    if args.report:
-        s["report"] = str(hil.write_report(result, recs, args.report))
+    if report is not None:
+        s["report"] = str(write_report(result, recs, report, args.force))
     if args.json:
         print(json.dumps(s, indent=2))
     else:

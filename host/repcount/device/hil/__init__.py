@@ -25,7 +25,7 @@ from repcount.device.hil.compare import (
     labels_failure,
 )
 from repcount.device.hil.report import fmt_figure, plot_outputs, write_report
-from repcount.device.hil.run import HilRun, Progress, run_hil
+from repcount.device.hil.run import HilRun, Progress, run_hil, run_on_emulator
 from repcount.device.hil.session import (
     DEFAULT_ATTEMPTS,
     CpuClock,
@@ -54,6 +54,6 @@ __all__ = [
     "Progress", "RecordingRun", "Replayed", "Session", "Target", "bitexact_failure", "card_figures",
     "check_identity", "check_recording", "check_recordings", "compare_bitexact", "compare_float",
     "compare_labels", "float_failure", "fmt_figure", "labels_failure", "load_target", "model_identity",
-    "plot_outputs", "process_cpu_clock", "recording_names", "run_hil", "run_recording", "select",
-    "unseen_oxford_traces", "write_report",
+    "plot_outputs", "process_cpu_clock", "recording_names", "run_hil", "run_on_emulator", "run_recording",
+    "select", "unseen_oxford_traces", "write_report",
 ]  # fmt: skip

@@ -1,15 +1,23 @@
 """A whole HIL run: the device's identity checked, every recording replayed, the three
 comparisons made, and the summary `repcount hil --json`, report.json and the bench read.
+
+`run_hil` runs over an open link (a board, or any pyserial URL); `run_on_emulator` starts
+the emulated board for the run and always stops it, rendering and building the model's
+firmware for it first when no firmware is given (the default of `repcount hil`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from repcount.data.recordings import Recording
 from repcount.device import protocol as P
+from repcount.device.emulator import BOARD, Emulator, model_firmware
 from repcount.device.hil.compare import (
     FLOAT_FIGURES,
     Margins,
@@ -20,7 +28,14 @@ from repcount.device.hil.compare import (
     float_failure,
     labels_failure,
 )
-from repcount.device.hil.session import DEFAULT_ATTEMPTS, CpuClock, RecordingRun, Session, run_recording
+from repcount.device.hil.session import (
+    DEFAULT_ATTEMPTS,
+    CpuClock,
+    RecordingRun,
+    Session,
+    process_cpu_clock,
+    run_recording,
+)
 from repcount.device.hil.target import Target, check_recordings, recording_names
 from repcount.device.link import Link
 
@@ -123,3 +138,29 @@ def run_hil(
     device_link = link.device_stats().as_dict()
     host_link = link.stats.as_dict()
     return HilRun(target, session.info, link.name, runs, margins or Margins(), host_link, device_link)
+
+
+def run_on_emulator(
+    target: Target,
+    recordings: Sequence[Recording],
+    firmware: Path | None = None,
+    margins: Margins | None = None,
+    attempts: int = DEFAULT_ATTEMPTS,
+    progress: Progress | None = None,
+) -> HilRun:
+    """The whole run on the emulated board, which is started for it and always stopped.
+
+    `firmware` is a qemu-mps2-an386 project or ELF; None renders the model's firmware
+    (native engine) into a temporary directory, builds it and removes it afterwards. The
+    recordings are checked first, so data that cannot give a verdict costs no build."""
+    check_recordings(recordings, target.card)
+    with contextlib.ExitStack() as stack:
+        if firmware is None:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="repcount-hil-")))
+            if progress:
+                progress(f"rendering {target.directory}'s firmware for {BOARD} (native engine), building it")
+            firmware = model_firmware(target.directory, tmp / "firmware")
+        emu = stack.enter_context(Emulator(firmware))
+        link = stack.enter_context(Link.open(emu.url))
+        cpu = process_cpu_clock(emu.pid) if emu.pid else None
+        return run_hil(link, target, recordings, margins, attempts, progress, cpu)
