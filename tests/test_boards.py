@@ -13,8 +13,11 @@ saturates, counts rescaled to the model's range, rounded half away from zero).
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import tomllib
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +125,22 @@ def test_every_dependency_is_pinned(board_id):
         assert re.fullmatch(r"[\w.-]+/[\w .-]+@\d+\.\d+\.\d+", lib), lib
     # the TFLM library registers as Chirale_TensorFLowLite (capital L in "FLow")
     assert pio["tflm_lib_deps"] == ["spaziochirale/Chirale_TensorFLowLite@2.0.0"]
+
+
+CXX = shutil.which("g++") or shutil.which("c++")
+STUBS = Path(__file__).parent / "c" / "arduino"
+
+
+@pytest.mark.skipif(CXX is None, reason="needs a host C++ compiler")
+@pytest.mark.parametrize("board_id", REAL_BOARDS)
+def test_arduino_glue_compiles_warning_free(board_id, tmp_path):
+    """The board's glue and the shared Arduino glue, as rendered, against declarations of
+    the real libraries' signatures (tests/c/arduino/): -Wall -Wextra -Werror."""
+    firmware.render("jumprope-wrist", board_id, tmp_path, engine="native")
+    src = tmp_path / "src"
+    glue = sorted(src.glob("*.cpp"))
+    assert {p.name for p in glue} == {"rc_board.cpp", "rc_arduino.cpp"}
+    for source in glue:
+        proc = subprocess.run([CXX, "-std=gnu++14", "-fsyntax-only", "-Wall", "-Wextra", "-Werror",
+                               f"-I{STUBS}", f"-I{src}", str(source)], capture_output=True, text=True)
+        assert proc.returncode == 0, f"{board_id} {source.name}:\n{proc.stderr}"

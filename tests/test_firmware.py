@@ -81,7 +81,9 @@ def test_platformio_project_declares_board_framework_tflm_and_imu_libraries(mode
         readme = (tmp_path / board_id / "README.md").read_text()
         assert "pio run -t upload" in readme and "repcount hil" in readme
         glue = (tmp_path / board_id / "src" / "rc_board.cpp").read_text()
-        assert "void setup()" in glue and "rc_app_init()" in glue and "rc_app_poll()" in glue
+        assert "void setup()" in glue and "rc_arduino_setup()" in glue and "rc_arduino_loop()" in glue
+        shared = (tmp_path / board_id / "src" / "rc_arduino.cpp").read_text()  # arduino-common
+        assert "rc_app_init()" in shared and "rc_app_poll()" in shared
     # the native engine needs no TFLM package
     firmware.render(models["tiny"], "m5stickc-plus", tmp_path / "native", engine="native")
     ini = (tmp_path / "native" / "platformio.ini").read_text()

@@ -25,6 +25,7 @@ static uint8_t tx_wire[RC_MAX_WIRE];
 static uint8_t payload[RC_MAX_PAYLOAD];
 static uint8_t mode = RC_MODE_IDLE;
 static int engine_status;
+static uint32_t imu_overruns; /* IMU samples the board lost (rc_app_imu_overrun), since start-up */
 
 /* capture */
 static int16_t batch[RC_CAPTURE_BATCH][RC_CHANNELS];
@@ -298,6 +299,11 @@ static int replay_step(void)
         return 1;
     }
     return 0;
+}
+
+void rc_app_imu_overrun(uint32_t n)
+{
+    imu_overruns += n;
 }
 
 void rc_app_init(void)

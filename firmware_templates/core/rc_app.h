@@ -54,5 +54,10 @@ void rc_app_init(void);
  * something (call again at once), 0 if the board may sleep until input or the next IMU
  * sample. */
 int rc_app_poll(void);
+/* Called by the board, from the context that calls rc_app_poll: n IMU samples were lost
+ * before rc_board_imu_read could return them (the board's sample queue or the IMU's FIFO
+ * was full). They are counted and reported in STATS (imu_overruns), so a stream is never
+ * silently shorter than the time it spans. */
+void rc_app_imu_overrun(uint32_t n);
 
 #endif

@@ -1,14 +1,23 @@
-// repcount board glue: M5StickC Plus.
-// The rc_board_* functions of rc_app.h over Arduino and M5StickCPlus: the USB-UART
-// bridge, the MPU6886 (raw counts), the red LED and the count on the screen.
-// The IMU's rate and range, the baud rate and the LED come from the generated rc_config.h.
+// repcount board glue: M5StickC Plus (what differs from the shared Arduino glue,
+// rc_arduino.h): the MPU6886 through M5StickCPlus (raw counts) and the count on the screen.
+//
+// The MPU6886 samples on its own clock: 1 kHz / (1 + 19) = 50 Hz exactly (its sample rate
+// divider, set by M5StickCPlus's enableFIFO), and queues every sample in its FIFO, which
+// the main loop drains between inferences. The screen is drawn from the main loop too,
+// after the app's work, never in the sample path.
 #include <Arduino.h>
 #include <M5StickCPlus.h>
+#include <Wire.h>
+
+#include "rc_arduino.h"
 
 extern "C" {
-#include "rc_app.h"
 #include "rc_config.h"
 }
+
+#if RC_IMU_ODR_HZ != 50
+#error "the MPU6886 glue samples at 50 Hz (MPU6886::ODR_50Hz): the profile must say so"
+#endif
 
 #if RC_IMU_FULL_SCALE_G == 2
 #define RC_MPU6886_FSR MPU6886::AFS_2G
@@ -20,59 +29,85 @@ extern "C" {
 #define RC_MPU6886_FSR MPU6886::AFS_16G
 #endif
 
-static uint32_t next_sample_ms;
-static uint32_t shown = UINT32_MAX;
+// MPU6886 registers the library has no call for (its datasheet, section 10); it sits on
+// Wire1 at MPU6886_ADDRESS, as M5StickCPlus set it up in Init().
+constexpr uint8_t kIntStatus = 0x3A;     // bit 4 FIFO_OFLOW_INT (cleared by this read)
+constexpr uint8_t kFifoCountH = 0x72;    // FIFO_COUNTH, FIFO_COUNTL: bytes in the FIFO
+constexpr uint8_t kFifoOverflow = 0x10;
+// ACCEL_CONFIG2: ACCEL_FCHOICE_B = 0, A_DLPF_CFG = 4: the accelerometer's low-pass at
+// 21.2 Hz (3 dB), below the 25 Hz Nyquist of 50 Hz; Init() leaves it at 218 Hz.
+constexpr uint8_t kAccelDlpf21Hz = 0x04;
+constexpr int kPacketBytes = 14;         // enableFIFO queues accel, temperature, gyro
 
-extern "C" void rc_board_write(const uint8_t *data, size_t len) { Serial.write(data, len); }
+static volatile uint32_t g_count;
+static uint32_t g_shown = UINT32_MAX;
 
-extern "C" int rc_board_read_byte(uint8_t *byte) {
-  if (Serial.available() <= 0) {
-    return 0;
+static bool read_regs(uint8_t address, uint8_t* out, uint8_t n) {
+  Wire1.beginTransmission(MPU6886_ADDRESS);
+  Wire1.write(address);
+  if (Wire1.endTransmission(false) != 0 || Wire1.requestFrom(static_cast<uint8_t>(MPU6886_ADDRESS), n) != n) {
+    return false;
   }
-  *byte = static_cast<uint8_t>(Serial.read());
-  return 1;
-}
-
-// Polled every 1000 / RC_IMU_ODR_HZ ms: the MPU6886 samples faster and its low-pass
-// filter is set by M5StickCPlus; we take the latest reading on our schedule.
-extern "C" int rc_board_imu_read(int16_t xyz[3]) {
-  if (static_cast<int32_t>(millis() - next_sample_ms) < 0) {
-    return 0;
+  for (uint8_t i = 0; i < n; i++) {
+    out[i] = static_cast<uint8_t>(Wire1.read());
   }
-  next_sample_ms += 1000u / RC_IMU_ODR_HZ;
-  M5.Imu.getAccelAdc(&xyz[0], &xyz[1], &xyz[2]);
-  return 1;
+  return true;
 }
 
-extern "C" uint32_t rc_board_millis(void) { return millis(); }
-
-extern "C" void rc_board_led(int on) {
-  digitalWrite(RC_BOARD_LED, (on != 0) != (RC_BOARD_LED_ACTIVE_LOW != 0) ? HIGH : LOW);
+static bool write_checked(uint8_t address, uint8_t value) {
+  uint8_t back = 0;
+  Wire1.beginTransmission(MPU6886_ADDRESS);
+  Wire1.write(address);
+  Wire1.write(value);
+  return Wire1.endTransmission() == 0 && read_regs(address, &back, 1) && back == value;
 }
 
-extern "C" void rc_board_show_count(uint32_t count) {
-  if (count == shown) {
-    return;
+int rc_arduino_imu_begin(void) {
+  if (M5.Imu.Init() != 0) {  // -1: the MPU6886 did not answer with its WHO_AM_I
+    return -RC_IMU_ERR_BEGIN;
   }
-  shown = count;
-  M5.Lcd.fillScreen(BLACK);
-  M5.Lcd.setCursor(10, 40);
-  M5.Lcd.setTextSize(7);
-  M5.Lcd.print(count);
+  M5.Imu.SetAccelFsr(RC_MPU6886_FSR);
+  M5.Imu.enableFIFO(MPU6886::ODR_50Hz);
+  return write_checked(MPU6886_ACCEL_CONFIG2, kAccelDlpf21Hz) ? 0 : -RC_IMU_ERR_CONFIG;
 }
+
+int rc_arduino_imu_service(void) {
+  uint8_t status;
+  uint8_t count[2];
+  if (!read_regs(kIntStatus, &status, 1) || !read_regs(kFifoCountH, count, 2)) {
+    return -RC_IMU_ERR_READ;
+  }
+  if (status & kFifoOverflow) {
+    rc_arduino_lost(1);  // at least one sample was overwritten
+  }
+  for (int n = (count[0] << 8 | count[1]) / kPacketBytes; n > 0; n--) {
+    int16_t packet[7];  // ax, ay, az, gx, gy, gz, t
+    if (M5.Imu.getFIFOData(packet) != 0) {
+      return -RC_IMU_ERR_READ;
+    }
+    rc_arduino_push(packet);
+  }
+  return 0;
+}
+
+// Called from the app's reports: only remembered here, drawn by loop().
+extern "C" void rc_board_show_count(uint32_t count) { g_count = count; }
 
 void setup() {
   M5.begin(true, true, false);  // screen and power management; Serial is ours
   M5.Lcd.setRotation(1);
-  M5.Lcd.setTextColor(WHITE, BLACK);
-  pinMode(RC_BOARD_LED, OUTPUT);
-  rc_board_led(0);
-  Serial.begin(RC_BOARD_BAUD);
-  M5.Imu.Init();
-  M5.Imu.SetAccelFsr(RC_MPU6886_FSR);
-  next_sample_ms = millis();
-  rc_board_show_count(0);
-  rc_app_init();
+  M5.Lcd.fillScreen(BLACK);
+  M5.Lcd.setTextColor(WHITE, BLACK);  // each glyph paints its background: no clearing
+  M5.Lcd.setTextSize(7);
+  rc_arduino_setup();
 }
 
-void loop() { rc_app_poll(); }
+void loop() {
+  rc_arduino_loop();
+  if (g_count != g_shown) {
+    char text[12];
+    g_shown = g_count;
+    snprintf(text, sizeof text, "%-5lu", static_cast<unsigned long>(g_shown % 100000u));
+    M5.Lcd.drawString(text, 10, 40);
+  }
+}

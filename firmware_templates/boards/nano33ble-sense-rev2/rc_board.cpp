@@ -1,62 +1,60 @@
-// repcount board glue: Arduino Nano 33 BLE Sense Rev2.
-// The rc_board_* functions of rc_app.h over Arduino: USB serial, the BMI270 through
-// Arduino_BMI270_BMM150, the built-in LED. Everything else is the portable core.
-// The IMU's rate and range, the baud rate and the LED come from the generated rc_config.h.
+// repcount board glue: Arduino Nano 33 BLE Sense Rev2 (what differs from the shared
+// Arduino glue, rc_arduino.h): the BMI270 through Arduino_BMI270_BMM150.
+//
+// The library sets the accelerometer to 100 Hz, +-4 g, OSR2 averaging, and maps its
+// data-ready to INT1. Each sample is read when INT1 fires, in the library's high-priority
+// event thread, so an inference running in loop() never delays or drops a read; the
+// 100 Hz of the BMI270's own clock is the sample rate (no millisecond schedule).
 #include <Arduino.h>
 #include <Arduino_BMI270_BMM150.h>
+#include <math.h>
+
+#include "rc_arduino.h"
 
 extern "C" {
 #include "rc_app.h"
 #include "rc_config.h"
 }
 
-static bool imu_ok;
+#if RC_IMU_ODR_HZ != 100 || RC_IMU_FULL_SCALE_G != 4
+#error "Arduino_BMI270_BMM150 fixes the BMI270 at 100 Hz and +-4 g: the profile must say so"
+#endif
 
-extern "C" void rc_board_write(const uint8_t *data, size_t len) { Serial.write(data, len); }
-
-extern "C" int rc_board_read_byte(uint8_t *byte) {
-  if (Serial.available() <= 0) {
-    return 0;
-  }
-  *byte = static_cast<uint8_t>(Serial.read());
-  return 1;
-}
-
-// The library fixes the accelerometer at +-4 g and 99.84 Hz and returns g as floats: turn
-// them back into counts at RC_IMU_FULL_SCALE_G; the core rescales to the model's range.
+// The library returns g as floats (counts / 8192 at +-4 g): back to the same counts.
 static int16_t counts(float g) {
   long v = lroundf(g * (32768.0f / RC_IMU_FULL_SCALE_G));
   return static_cast<int16_t>(v > 32767 ? 32767 : (v < -32768 ? -32768 : v));
 }
 
-extern "C" int rc_board_imu_read(int16_t xyz[3]) {
+// INT1 also pulses for the gyroscope's data-ready (the library runs it at the same rate):
+// only a new accelerometer sample is queued.
+static void on_data_ready() {
   float x, y, z;
-  if (!imu_ok) {
-    return -1;
+  if (!IMU.accelerationAvailable()) {
+    return;
   }
-  if (!IMU.accelerationAvailable() || !IMU.readAcceleration(x, y, z)) {
-    return 0;  // the BMI270's data-ready paces the samples at its own ODR
+  if (!IMU.readAcceleration(x, y, z)) {
+    rc_arduino_fail(-RC_IMU_ERR_READ);
+    return;
   }
-  xyz[0] = counts(x);
-  xyz[1] = counts(y);
-  xyz[2] = counts(z);
-  return 1;
+  const int16_t xyz[3] = {counts(x), counts(y), counts(z)};
+  rc_arduino_push(xyz);
 }
 
-extern "C" uint32_t rc_board_millis(void) { return millis(); }
-
-extern "C" void rc_board_led(int on) {
-  digitalWrite(RC_BOARD_LED, (on != 0) != (RC_BOARD_LED_ACTIVE_LOW != 0) ? HIGH : LOW);
+// BOSCH_ACCELEROMETER_ONLY: the result is the BMI270's (the default would return the
+// magnetometer's), and the unused BMM150 is left alone.
+int rc_arduino_imu_begin(void) {
+  if (!IMU.begin(BOSCH_ACCELEROMETER_ONLY)) {
+    return -RC_IMU_ERR_BEGIN;
+  }
+  IMU.onInterrupt(on_data_ready);
+  return 0;
 }
+
+int rc_arduino_imu_service(void) { return 0; }  // samples arrive through on_data_ready
 
 extern "C" void rc_board_show_count(uint32_t count) { (void)count; }  // no screen: the LED blinks
 
-void setup() {
-  pinMode(RC_BOARD_LED, OUTPUT);
-  rc_board_led(0);
-  Serial.begin(RC_BOARD_BAUD);
-  imu_ok = IMU.begin() != 0;
-  rc_app_init();
-}
+void setup() { rc_arduino_setup(); }
 
-void loop() { rc_app_poll(); }
+void loop() { rc_arduino_loop(); }

@@ -48,6 +48,9 @@ from repcount.learn.tflite_model import TfliteModel
 
 # Files a board folder (or project/) renders to the top of the output; the rest go to src/.
 TOP_LEVEL = ("Makefile", "platformio.ini", "README.md")
+# The board glue shared by every board built with the Arduino framework (serial, LED, the
+# IMU sample queue); a board folder holds only what differs.
+ARDUINO_COMMON = "boards/arduino-common"
 # TFLM arena margin when the command line gives none: a quarter of the measurement, at
 # least 1 KiB. The measurement comes from TFLM's reference kernels on a 64-bit host;
 # optimised kernels (CMSIS-NN, ESP-NN) request scratch buffers the reference ones do not.
@@ -264,6 +267,8 @@ def render(
         if name not in board_names and (board.build == "platformio" or name != "platformio.ini"):
             project.files.append(templates.write_to(source, context, _destination(out, source, "project")))
     _write_sources(project, board_folder)
+    if board.platformio.get("framework") == "arduino":
+        _write_sources(project, ARDUINO_COMMON)  # the glue every Arduino board shares
     _remove_stale(project)
     return project
 
