@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from repcount.cli import main
 from repcount.commands import import_
 from repcount.data import importers
 from repcount.data.recordings import load
@@ -266,3 +267,22 @@ def test_csv_beyond_the_largest_imu_range_is_a_unit_mistake(write_text):
                                         r"IMU range \(16 g\); is the unit right"):
         importers.load_csv(path, importers.parse_columns("t=timestamp,ax=accX,ay=accY,az=accZ"), units="g")
     assert importers.full_scale_for(np.array([[16.0, -16.0, 0.0]])) == 16  # clipped, not wrong
+
+
+@pytest.mark.parametrize("case", ["out is a file", "existing recording", "beyond 16 g", "bad line"])
+def test_import_through_the_cli_exits_2_with_one_line(case, write_text, tmp_path, capsys):
+    """What a user types: one clear line on stderr, exit 2, never a traceback; nothing replaced."""
+    text = {"beyond 16 g": CSV.replace("9.80665", "98.0665"), "bad line": CSV.replace("1030,", "1_030,")}
+    path = write_text(text.get(case, CSV), "p.csv")
+    out = tmp_path / "out"
+    if case == "out is a file":
+        out.write_text("keep")
+    if case == "existing recording":
+        out.mkdir()
+        (out / "p.rec").write_text("keep")
+    assert main(["import", "csv", str(path), "--columns", "t=timestamp,ax=accX,ay=accY,az=accZ",
+                 "--time-unit", "ms", "--out", str(out)]) == 2
+    _, err = capsys.readouterr()
+    assert len(err.strip().splitlines()) == 1 and err.startswith("repcount import: error: ")
+    assert "Traceback" not in err
+    assert not out.exists() or out.is_file() or [p.read_text() for p in out.iterdir()] in ([], ["keep"])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import tracemalloc
 
 import numpy as np
 import pytest
+from repcount.cli import main
 from repcount.commands import show
 from repcount.data import recordings
 from repcount.data.recordings import (
@@ -414,3 +416,26 @@ def test_lines_of_spaces_are_skipped_and_labels_may_carry_trailing_spaces(good_h
     path = write_text(good_header + "0,0,0,1\n" + " " * 40 + "\n0.02,0,0,1\n@segment,0,0.02,rest      \n")
     rec = load(path)
     assert len(rec.t) == 2 and rec.segments == [Segment(0.0, 0.02, "rest")]
+
+
+@pytest.mark.parametrize("samples,extra,code", [
+    ("0,0,0,1\n", [], 0),                       # one sample
+    ("0,0,0,1\n0.02,0", [], 0),                 # a torn last line
+    ("0,0,0,1\n0.02,1_000,0,1\n", [], 2),       # a bad number
+    ("0,0,0,1\n", ["--plot", "{file}/p.png"], 2),  # a plot inside a file
+    ("0,0,0,1\n", ["{dir}", "--json"], 0),       # named directly and through its directory
+])
+def test_show_through_the_cli_exits_0_or_2_with_one_line(samples, extra, code, good_header, tmp_path, capsys):
+    """What a user types: a clear line and exit 2 on bad input, never a traceback."""
+    (tmp_path / "d").mkdir()
+    rec = tmp_path / "d" / "r.rec"
+    rec.write_text(good_header + samples)
+    (tmp_path / "file").write_text("x")
+    fill = {"file": tmp_path / "file", "dir": tmp_path / "d"}
+    assert main(["show", str(rec), *(arg.format(**fill) for arg in extra)]) == code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    if code == 2:
+        assert len(err.strip().splitlines()) == 1 and err.startswith("repcount show: error: ")
+    if "--json" in extra:
+        assert [r["path"] for r in json.loads(out)["recordings"]] == [str(rec)]

@@ -36,6 +36,8 @@ from repcount.data.recordings import (
     Meta,
     Recording,
     Segment,
+    is_nan_or_inf,
+    is_plain_decimal,
 )
 from repcount.errors import UserError
 
@@ -218,8 +220,8 @@ def load_wisdm(path: str | Path, rate: float = 20.0, time_unit: str = "ns",
                 continue
             user, activity = fields[0], fields[1]
             try:
-                ts = float(fields[2]) * scale
-                xyz = [float(v) for v in fields[3:6]]
+                ts = _number(fields[2]) * scale
+                xyz = [_number(v) for v in fields[3:6]]
             except ValueError:
                 report.skip("a value is not a number", lineno)
                 continue
@@ -343,7 +345,7 @@ def load_csv(path: str | Path, columns: dict[str, str], units: str = "g", time_u
     last = -math.inf
     for lineno, row in enumerate(rows[1:], start=2):
         try:
-            values = [float(row[index[k]]) for k in ("t", "ax", "ay", "az")]
+            values = [_number(row[index[k]]) for k in ("t", "ax", "ay", "az")]
         except IndexError:
             raise UserError(
                 f"{path}:{lineno}: {len(row)} values, fewer than the header's {len(header)}"
@@ -374,9 +376,21 @@ def load_csv(path: str | Path, columns: dict[str, str], units: str = "g", time_u
     return Recording(meta, np.round(t, 9), acc, None, segments, [])
 
 
+def _number(text: str) -> float:
+    """A plain decimal (as recordings are written), or NaN/inf for the caller to refuse.
+
+    Python's float() also reads '1_000' and non-ASCII digits; a CSV cell like that is
+    more likely a mistake than a number, so it is refused as the recording loader would.
+    """
+    text = text.strip()
+    if is_plain_decimal(text) or is_nan_or_inf(text):
+        return float(text)
+    raise ValueError(text)
+
+
 def _is_number(text: str) -> bool:
     try:
-        float(text)
+        _number(text)
     except ValueError:
         return False
     return True

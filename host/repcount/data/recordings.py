@@ -228,6 +228,11 @@ _IS_NUMBER = re.compile(_NUMBER)
 _ROW = {n: re.compile(r"\s*,\s*".join([f"({_NUMBER})"] * n)) for n in (4, 7)}
 
 
+def is_plain_decimal(text: str) -> bool:
+    """Whether `text` is a number as the format writes them (the importers hold to it too)."""
+    return _IS_NUMBER.fullmatch(text) is not None
+
+
 def _plain_number(text: str) -> float | None:
     """The finite value of a plain decimal number, or None for anything else."""
     if not _IS_NUMBER.fullmatch(text):
@@ -236,7 +241,7 @@ def _plain_number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _is_nan_or_inf(text: str) -> bool:
+def is_nan_or_inf(text: str) -> bool:
     """A NaN or an infinity spelled out: a number, but one no recording can hold."""
     return text.lower().lstrip("+-") in ("nan", "inf", "infinity")
 
@@ -356,7 +361,7 @@ class _Reader:
         for name, text in zip(self.columns, fields, strict=True):
             if _IS_NUMBER.fullmatch(text):
                 continue
-            if _is_nan_or_inf(text):
+            if is_nan_or_inf(text):
                 return RecordingError(f"{where}: column {name} is {text} (NaN or infinite)")
             return RecordingError(f"{where}: column {name}: {text!r} is not a number")
         return RecordingError(f"{where}: cannot read {line!r}")
@@ -489,7 +494,7 @@ def _parse_meta(meta: dict[str, tuple[int, str]], path: Path) -> Meta:
             "before the column header)"
         )
     texts = {k: v for k, (_, v) in meta.items()}
-    if not all(_IS_NUMBER.fullmatch(texts[k]) or _is_nan_or_inf(texts[k])
+    if not all(_IS_NUMBER.fullmatch(texts[k]) or is_nan_or_inf(texts[k])
                for k in ("sample_rate_hz", "full_scale_g")):
         raise RecordingError(f"{path}: sample_rate_hz and full_scale_g must be numbers")
     rate, fs = float(texts["sample_rate_hz"]), float(texts["full_scale_g"])
