@@ -30,7 +30,7 @@ ARM = ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-mthumb"]
 INPUT_SCALE = 0.0625  # g per int8 step of the test geometry's input
 
 CORE = ["rc_protocol.h", "rc_protocol.c", "rc_app.h", "rc_app.c", "rc_pipeline.h", "rc_pipeline.c",
-        "rc_engine.h", "rc_config.h.j2", "rc_protocol_defs.h.j2"]
+        "rc_engine.h", "rc_requant.h", "rc_config.h.j2", "rc_protocol_defs.h.j2"]
 
 
 def context(rate_hz: int = 50, full_scale_g: int = 8) -> dict:

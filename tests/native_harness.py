@@ -82,10 +82,12 @@ def _sanitizers(cc: str, work: Path) -> list[str]:
 
 
 def render_model(model: TfliteModel, out_dir: Path) -> None:
-    """The generated engine, the core rc_engine.h it implements, and an rc_config.h with the
-    only facts of a firmware's rc_config.h that the engine reads: the model's lengths."""
+    """The generated engine, the core headers it includes as they stand (rc_engine.h, which it
+    implements, and rc_requant.h), and an rc_config.h with the only facts of a firmware's
+    rc_config.h that the engine reads: the model's lengths."""
     native.generate(model, out_dir)
-    shutil.copyfile(templates.root() / "core" / "rc_engine.h", out_dir / "rc_engine.h")
+    for header in ("rc_engine.h", "rc_requant.h"):
+        shutil.copyfile(templates.root() / "core" / header, out_dir / header)
     lengths = {"RC_INPUT_LEN": model.inputs[0], "RC_OUTPUT_LEN": model.outputs[0]}
     (out_dir / "rc_config.h").write_text(
         "".join(f"#define {name} {model.tensors[i].size}\n" for name, i in lengths.items()))

@@ -72,7 +72,7 @@ def render_core(out: Path, board_id: str = "xiao-nrf52840-sense", mount: str = "
         "engine": "test",
         "firmware_version": "test",
     }
-    for name in ("rc_pipeline.h", "rc_pipeline.c", "rc_engine.h", "rc_config.h.j2"):
+    for name in ("rc_pipeline.h", "rc_pipeline.c", "rc_engine.h", "rc_requant.h", "rc_config.h.j2"):
         write_to(f"core/{name}", context, out / name.removesuffix(".j2"))
     return out
 

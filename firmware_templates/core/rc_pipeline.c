@@ -111,34 +111,7 @@ int rc_imu_sample(const int16_t board_xyz[RC_CHANNELS],
 #endif
 }
 
-/* ---- Integer requantisation, as TFLM's reference kernels ---- */
-
-static int32_t srdhm(int32_t a, int32_t b)
-{
-    int64_t ab;
-    int64_t nudge;
-    if (a == INT32_MIN && b == INT32_MIN) {
-        return INT32_MAX;
-    }
-    ab = (int64_t)a * (int64_t)b;
-    nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C division truncates */
-}
-
-static int32_t rdbpot(int32_t x, int exponent)
-{
-    int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
-    int32_t remainder = x & mask;
-    int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (x >> exponent) + (remainder > threshold ? 1 : 0);
-}
-
-int32_t rc_mbqm(int32_t x, int32_t multiplier, int shift)
-{
-    int left = shift > 0 ? shift : 0;
-    int right = shift > 0 ? 0 : -shift;
-    return rdbpot(srdhm((int32_t)((uint32_t)x << left), multiplier), right);
-}
+/* ---- Input quantisation (rc_mbqm: rc_requant.h) ---- */
 
 int8_t rc_quantize_input(int16_t raw)
 {

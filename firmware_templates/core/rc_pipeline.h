@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "rc_config.h"
+#include "rc_requant.h"
 
 #define RC_CHANNELS 3
 #define RC_MAX_EVENTS_PER_INFERENCE RC_TAKE_COUNT
@@ -73,8 +74,7 @@ void rc_resampler_init(rc_resampler_t *r, uint32_t in_hz, uint32_t out_hz);
 int rc_resampler_push(rc_resampler_t *r, const int16_t in[RC_CHANNELS],
                       int16_t out[][RC_CHANNELS], int capacity);
 
-/* TFLM's MultiplyByQuantizedMultiplier (double rounding), and the input quantisation. */
-int32_t rc_mbqm(int32_t x, int32_t multiplier, int shift);
+/* The input quantisation, by TFLM's MultiplyByQuantizedMultiplier (rc_requant.h). */
 int8_t rc_quantize_input(int16_t raw);
 
 /* Streaming peak picker over the int8 score stream (the twin of counting.Counter). */
