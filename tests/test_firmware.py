@@ -18,6 +18,7 @@ from pathlib import Path
 
 import firmware_models
 import pytest
+from repcount.commands import firmware as firmware_command
 from repcount.errors import UserError
 from repcount.firmware import boards, sizes
 from repcount.firmware import render as firmware
@@ -44,8 +45,8 @@ def model_dirs(models: dict[str, Path]) -> list[Path]:
 
 def cli(*argv: str) -> int:
     parser = argparse.ArgumentParser()
-    firmware.add_arguments(parser)
-    return firmware.run(parser.parse_args(list(argv)))
+    firmware_command.add_arguments(parser)
+    return firmware_command.run(parser.parse_args(list(argv)))
 
 
 @pytest.mark.parametrize("board_id,engine", COMBOS)
@@ -203,16 +204,42 @@ def test_clear_errors_for_board_engine_and_model(models, tmp_path):
 
 
 def test_cli_defaults_to_the_boards_first_engine(models, tmp_path, capsys):
-    assert cli("--model", str(models["tiny"]), "--board", "qemu-mps2-an386", "--out", str(tmp_path)) == 0
+    out = tmp_path / "fw"
+    assert cli("--model", str(models["tiny"]), "--board", "qemu-mps2-an386", "--out", str(out)) == 0
     printed = capsys.readouterr().out
     assert "qemu-mps2-an386 (native engine, wrist mount)" in printed
-    assert f"next: cd {tmp_path} && make" in printed
-    assert (tmp_path / "src" / "rc_engine_native.c").is_file()
+    assert f"next: cd {out} && make" in printed
+    assert (out / "src" / "rc_engine_native.c").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fw"]  # no temporary directory left
+
+
+def test_cli_refuses_an_existing_out_before_any_work(tmp_path):
+    """--out is checked first: even a model that does not exist is not looked at yet."""
+    (tmp_path / "fw").mkdir()
+    with pytest.raises(UserError, match="--out .*fw: already exists; .* --force"):
+        cli("--model", str(tmp_path / "no-model"), "--board", "host-linux", "--out", str(tmp_path / "fw"))
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(UserError, match="is a file; name a directory"):
+        cli("--model", str(tmp_path / "no-model"), "--board", "host-linux", "--out", str(tmp_path / "file"),
+            "--force")
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_cli_force_replaces_out_only_with_a_complete_project(models, tmp_path):
+    out = tmp_path / "fw"
+    (out / "src").mkdir(parents=True)
+    (out / "src" / "old.c").write_text("int old;\n")
+    with pytest.raises(UserError, match="TANH"):  # fails while rendering: the old project stays
+        cli("--model", str(models["tanh"]), "--board", "host-linux", "--out", str(out), "--force")
+    assert (out / "src" / "old.c").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fw"]
+    assert cli("--model", str(models["tiny"]), "--board", "host-linux", "--out", str(out), "--force") == 0
+    assert not (out / "src" / "old.c").exists() and (out / "src" / "rc_config.h").is_file()
 
 
 def test_cli_json_reports_what_was_rendered(models, tmp_path, capsys):
     assert cli("--model", str(models["tiny"]), "--board", "nano33ble-sense-rev2", "--mount", "handle",
-               "--out", str(tmp_path), "--json") == 0
+               "--out", str(tmp_path / "fw"), "--json") == 0
     info = json.loads(capsys.readouterr().out)
     data = (models["tiny"] / "model.tflite").read_bytes()
     assert info["engine"] == "tflm" and info["mount"] == "handle"
@@ -301,7 +328,7 @@ def test_rendering_again_with_another_engine_leaves_no_stale_sources(models, tmp
 def test_qemu_json_reports_flash_ram_and_instructions_from_the_generated_makefile(models, tmp_path, capsys):
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm (make toolchain)")
-    assert cli("--model", str(models["tiny"]), "--board", "qemu-mps2-an386", "--out", str(tmp_path),
+    assert cli("--model", str(models["tiny"]), "--board", "qemu-mps2-an386", "--out", str(tmp_path / "fw"),
                "--json") == 0
     info = json.loads(capsys.readouterr().out)
     assert info["warnings"] == []

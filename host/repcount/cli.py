@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "label": ("repcount.commands.label", "place exactly N events in count-only recordings (@count labels)"),
     "train": ("repcount.commands.train", "train a quantization-aware CNN and export an int8 model"),
     "evaluate": ("repcount.commands.evaluate", "measure counting accuracy of float, int8 and baseline"),
-    "firmware": ("repcount.firmware.render", "render a firmware project for a board from a model"),
+    "firmware": ("repcount.commands.firmware", "render a firmware project for a board from a model"),
     "emulate": ("repcount.commands.emulate", "run a firmware on the emulated Cortex-M4F board"),
     "hil": ("repcount.commands.hil", "hardware-in-the-loop: replay recordings to a device, compare"),
     "bench": ("repcount.commands.bench", "measure where repcount stands: accuracy, size, cost, speed"),

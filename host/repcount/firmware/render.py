@@ -1,48 +1,30 @@
-"""Render a complete firmware project for a board from a trained model.
+"""A firmware project for a board, rendered from a trained model.
 
-Everything in the output comes from the Jinja templates in firmware_templates/ and from
-the model itself, read at render time: the .tflite as a 16-byte aligned C array, its
-hash (the one the firmware reports in its INFO frame), the TFLM op resolver built from
-the model's own operator codes, the tensor arena from the card's measured size plus a
-margin, the input quantisation constants and the counting parameters. An op the chosen
-engine cannot run fails here, naming the op and the file it came from, instead of on the
-board ("Didn't find op for builtin opcode").
-
-Engines:
-  tflm    TensorFlow Lite Micro's MicroInterpreter, from the board ecosystem's TFLM package
-          (real boards; PlatformIO fetches the package when you build)
-  native  dependency-free C99 generated from the int8 model (every board; the only one
-          for host-linux and qemu-mps2-an386)
-
-Boards: qemu-mps2-an386, host-linux (Makefile projects), nano33ble-sense-rev2,
-xiao-nrf52840-sense, m5stickc-plus (PlatformIO projects). The board's IMU is set up at
-its own output data rate and range, remapped to the model's axes for --mount and
-resampled to the model's rate in the portable core.
-
-Examples:
-  repcount firmware --model models/jumprope-wrist --board nano33ble-sense-rev2 --out fw/nano
-  cd fw/nano && pio run -t upload            # build and flash with PlatformIO
-  repcount firmware --model jumprope-handle --board xiao-nrf52840-sense --mount handle \\
-      --out fw/xiao --json
-  repcount firmware --model steps --board qemu-mps2-an386 --engine native --out fw/qemu
-
-See docs/firmware.md for the layout of the output and a walkthrough for a real board.
+A project is the plain C of firmware_templates/ (the protocol, the app, the counting
+pipeline, the board glue: the same for every model and board, copied as it stands) plus
+what the model and the board decide, rendered from the templates (`*.j2`) and read from
+the model at render time: rc_config.h (geometry, quantisation, counting parameters, the
+.tflite's hash, the IMU's rate, range and axis remap), rc_protocol_defs.h (the
+protocol's numbers, from repcount.device.protocol), the engine (the TFLM op resolver
+built from the model's own operator codes and an arena from the card's measurement plus
+a margin, or the native engine generated from the model) and the build files. An op the
+chosen engine cannot run is refused here, naming the op and the file it came from,
+instead of on the board. The `repcount firmware` command is repcount.commands.firmware.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from repcount import __version__
 from repcount.errors import UserError
-from repcount.firmware import boards, engines, templates
+from repcount.firmware import boards, engines, sizes, templates
 from repcount.firmware.boards import Board
+from repcount.firmware.native import generate as native
 from repcount.learn.card import ModelCard, ModelDir
 from repcount.learn.tflite_model import TfliteModel
 
@@ -71,6 +53,11 @@ class Project:
     context: dict[str, Any]
     files: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+    def moved_to(self, directory: Path) -> Project:
+        """The same project after its directory was moved (renamed) to `directory`."""
+        files = [directory / p.relative_to(self.directory) for p in self.files]
+        return replace(self, directory=directory, files=files)
 
 
 def find_model(spec: str | Path) -> Path:
@@ -220,7 +207,10 @@ def render(
     mount: str | None = None,
     arena_margin: int | None = None,
 ) -> Project:
-    """Render a complete project for `board_id` into `out`; UserError on anything unsupported."""
+    """Render a complete project for `board_id` into `out`; UserError on anything unsupported.
+
+    `out` may exist (the caller decides whether it may be replaced, as the command does):
+    files an earlier render left in its src/ are removed, since the build compiles all."""
     board = boards.load(board_id)
     board.check_engine(engine)
     if out.exists() and not out.is_dir():
@@ -231,9 +221,22 @@ def render(
     # A model trained on one of the board's mounts defaults to it; one trained on mixed
     # placements (steps) defaults to the wrist.
     mount = mount or (trained_mount if trained_mount in board.mounts else "wrist")
-    mctx = model_context(model)
-    context: dict[str, Any] = {
-        "model": mctx,
+    context = project_context(model, board, engine, mount, arena_margin)
+    project = Project(out, model, board, engine, mount, context)
+    project.warnings.extend(_warnings(project))
+    out.mkdir(parents=True, exist_ok=True)
+    _write_project(project)
+    _remove_stale(project)
+    return project
+
+
+def project_context(
+    model: ModelDir, board: Board, engine: str, mount: str, arena_margin: int | None
+) -> dict[str, Any]:
+    """What the templates see (docs/firmware.md lists it), besides `protocol` which every
+    template sees (repcount.firmware.templates)."""
+    return {
+        "model": model_context(model),
         "board": board_context(board, mount),
         "engine": engine,
         "firmware_version": __version__,
@@ -241,36 +244,43 @@ def render(
         "model_rows": _model_rows(model.tflite.data) if engine == "tflm" else [],
         "tflm": tflm_context(model, board, arena_margin) if engine == "tflm" else None,
     }
-    project = Project(out, model, board, engine, mount, context)
-    reach = min(input_reach_g(model.tflite), float(mctx["full_scale_g"]))  # counts stop at full scale
+
+
+def _warnings(project: Project) -> list[str]:
+    """What renders but may surprise: an IMU range that clips the model's input, a mount
+    other than the one the model was trained for."""
+    board, model, mount = project.board, project.model, project.mount
+    warnings = []
+    reach = min(input_reach_g(model.tflite), float(model.card.full_scale_g))  # counts stop at full scale
     if board.imu.full_scale_g < reach:
-        project.warnings.append(
+        warnings.append(
             f"{board.id}'s IMU is set to +-{board.imu.full_scale_g} g but the model's input reaches "
             f"+-{reach:.2f} g: accelerations beyond +-{board.imu.full_scale_g} g clip on this board"
         )
+    trained_mount = model.card.mount
     if trained_mount in board.mounts and mount != trained_mount:
-        project.warnings.append(f"the model was trained for the {trained_mount} mount, not {mount}")
-    out.mkdir(parents=True, exist_ok=True)
+        warnings.append(f"the model was trained for the {trained_mount} mount, not {mount}")
+    return warnings
+
+
+def _write_project(project: Project) -> None:
+    """The core, the engine, the shared project files the board does not override, the board."""
+    board, out = project.board, project.directory
     _write_sources(project, "core")
-    if engine == "tflm":
+    if project.engine == "tflm":
         _write_sources(project, "engines/tflm")
     else:
-        from repcount.firmware.native import (
-            generate as native,  # the native engineer's generator; imported only when used
-        )
-
-        project.files.extend(native.generate(model.tflite, out / "src"))
+        project.files.extend(native.generate(project.model.tflite, out / "src"))
     board_folder = f"boards/{board.id}"
     board_names = {templates.output_name(s, board_folder) for s in templates.sources_in(board_folder)}
     for source in templates.sources_in("project"):
         name = templates.output_name(source, "project")
         if name not in board_names and (board.build == "platformio" or name != "platformio.ini"):
-            project.files.append(templates.write_to(source, context, _destination(out, source, "project")))
+            destination = _destination(out, source, "project")
+            project.files.append(templates.write_to(source, project.context, destination))
     _write_sources(project, board_folder)
     if board.platformio.get("framework") == "arduino":
         _write_sources(project, ARDUINO_COMMON)  # the glue every Arduino board shares
-    _remove_stale(project)
-    return project
 
 
 def _write_sources(project: Project, folder: str) -> None:
@@ -292,12 +302,10 @@ def _remove_stale(project: Project) -> None:
 
 
 def measure(project: Project) -> dict[str, Any]:
-    """Figures of a rendered project (ARCHITECTURE.md names), measured by repcount.firmware.sizes:
-    the arenas and MACs of the model, and for the emulated board its flash, RAM and
-    instructions. Adds the arena the TFLM engine was generated with, and warns when the
-    card's arena is below today's measurement (a stale card)."""
-    from repcount.firmware import sizes  # runs the tflite_micro runtime (and for qemu, the emulator)
-
+    """Figures of a rendered project (named as in docs/architecture.md, Metrics), measured
+    by repcount.firmware.sizes: the arenas and MACs of the model, and for the emulated
+    board its flash, RAM and instructions. Adds the arena the TFLM engine was generated
+    with, and warns when the card's arena is below today's measurement (a stale card)."""
     figures = sizes.measure(project)
     tflm = project.context["tflm"]
     if tflm is not None:
@@ -327,40 +335,3 @@ def summary(project: Project) -> dict[str, Any]:
         "card_arena_bytes": project.model.card.arena_bytes,
         **figures,
     }
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True,
-                        help="model directory (models/NAME: model.tflite, card.json) or a shipped name")
-    parser.add_argument("--board", required=True, help=f"board id: {', '.join(boards.ids())}")
-    parser.add_argument("--engine", choices=engines.ENGINES, default=None,
-                        help="inference engine (default: tflm where the board supports it, else native)")
-    parser.add_argument("--mount", choices=("wrist", "handle"), default=None,
-                        help="how the board is worn, for the axis remap (default: the model's mount, "
-                             "or wrist for a model trained on mixed placements)")
-    parser.add_argument("--out", required=True, type=Path, help="output directory of the project")
-    parser.add_argument("--arena-margin", type=int, default=None, metavar="BYTES",
-                        help="bytes added to the measured TFLM arena "
-                             f"(default: a quarter of it, at least {MIN_ARENA_MARGIN})")
-    parser.add_argument("--json", action="store_true", help="print one JSON object with the result")
-
-
-def run(args: argparse.Namespace) -> int:
-    engine = args.engine or boards.load(args.board).engines[0]
-    project = render(args.model, args.board, args.out, engine=engine, mount=args.mount,
-                     arena_margin=args.arena_margin)
-    if args.json:
-        print(json.dumps(summary(project)))
-        return 0
-    for warning in project.warnings:
-        print(f"warning: {warning}")
-    model = project.context["model"]
-    print(f"rendered {len(project.files)} files for {project.board.id} ({engine} engine, {project.mount} "
-          f"mount) from {model['name']} ({model['hash']}) into {project.directory}")
-    if project.context["tflm"] is not None:
-        tflm = project.context["tflm"]
-        print(f"  ops: {', '.join(model['ops'])}; arena {tflm['arena_size']} bytes "
-              f"({tflm['arena_measured']} measured + {tflm['arena_margin']} margin)")
-    build = "pio run -t upload" if project.board.build == "platformio" else "make"
-    print(f"  next: cd {project.directory} && {build}   (see README.md there)")
-    return 0

@@ -9,7 +9,8 @@ Measured, never estimated:
   semihosting console (`rc-cost inference=N instructions=M`);
 - the native engine's arena from its plan, TFLM's arena by running the model in the
   tflite_micro runtime (`repcount.learn.tflm.measure_arena`), and the model's MACs.
-`repcount firmware --json` prints these figures (ARCHITECTURE.md names).
+`repcount firmware --json` prints these figures (named as in docs/architecture.md,
+Metrics).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from repcount.device.link import Link
 from repcount.errors import UserError
+from repcount.firmware.native import generate as native
 
 QEMU_BOARD = "qemu-mps2-an386"
 SIZE_TOOL = "arm-none-eabi-size"
@@ -104,9 +107,8 @@ def inference_costs(elf: Path, inferences: int = DEFAULT_INFERENCES) -> tuple[li
     most stack the firmware used meanwhile (bytes).
 
     Replays a deterministic pseudo-random signal (the cost of the int8 kernels hardly
-    depends on the values) in replay mode through `seriallink.Link`, as HIL does."""
-    from repcount.device.emulator import Emulator
-    from repcount.device.link import Link
+    depends on the values) in replay mode through `repcount.device.link.Link`, as HIL does."""
+    from repcount.device.emulator import Emulator  # not at the top: the emulator renders firmware
 
     with Emulator(elf) as emu:
         info = emu.info
@@ -132,8 +134,7 @@ def inference_costs(elf: Path, inferences: int = DEFAULT_INFERENCES) -> tuple[li
 
 def model_figures(tflite: Any) -> dict[str, int]:
     """Arena of each engine and MACs for one model (the .tflite is the source of truth)."""
-    from repcount.firmware.native import generate as native
-    from repcount.learn import tflm
+    from repcount.learn import tflm  # heavy: loads the tflite_micro runtime
 
     return {
         "macs_per_inference": native.macs(tflite),
@@ -162,7 +163,7 @@ def measure(project: Any) -> dict[str, Any]:
 
     For qemu-mps2-an386 the project is built (make) and run in the emulator; other boards
     get the model's figures only, since their images are built by their own toolchains."""
-    from repcount.device.emulator import build
+    from repcount.device.emulator import build  # not at the top: the emulator renders firmware
 
     tflite = project.model.tflite
     figures: dict[str, Any] = {"tflite_bytes": len(tflite.data), **model_figures(tflite)}
