@@ -8,7 +8,10 @@ a capture can append labels while it records without rewriting the file.
 This module is the only reader and writer of that format, so every tool (simulate,
 import, capture, train, evaluate, hil) agrees on what a valid file is. The loader
 validates everything at this boundary and raises `RecordingError` naming the file and
-line of the first problem; nothing downstream re-checks.
+line of the first problem; nothing downstream re-checks. The label rules are in
+`labels.py`; the syntax, the writer and the reader stay together here (a little over 500
+lines) because they must change together: what the writer refuses is what the reader
+would refuse or misread.
 """
 
 from __future__ import annotations
