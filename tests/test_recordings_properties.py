@@ -41,9 +41,9 @@ ACTIVITIES = ("jump-rope", "walking", "rest")
 STANDARD = {"repcount-recording", "sample_rate_hz", "full_scale_g", "mount", "user", "board", "device",
             "units"}
 
-# Printable text that survives the format: no line breaks, no surrounding spaces.
-words = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp", "Co", "Cn")),
-                min_size=1, max_size=12).filter(lambda s: s == s.strip() and s.isprintable())
+# Text the format can hold: one line, no control characters, no surrounding spaces.
+words = st.text(st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp")),
+                min_size=1, max_size=12).filter(lambda s: s == s.strip())
 names = words.filter(lambda s: "," not in s)
 keys = st.from_regex(r"[a-z][a-z0-9_.-]{0,11}", fullmatch=True).filter(lambda k: k not in STANDARD)
 

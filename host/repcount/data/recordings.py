@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import unicodedata
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ MOUNTS = ("wrist", "handle", "pocket", "hand", "arm", "waist", "bag", "neck", "o
 FULL_SCALES_G = (2.0, 4.0, 8.0, 16.0)  # the ranges a 16-bit IMU offers
 # A clipped sample reads exactly full scale; the slack covers unit conversion (m/s^2 -> g).
 CLIP_TOLERANCE = 1e-3
+_UNWRITABLE = {"Cc", "Cs", "Zl", "Zp"}  # Unicode categories no name or value may hold
 _STANDARD_META = ("repcount-recording", *REQUIRED_META, "board", "device", "units")
 
 
@@ -113,11 +115,16 @@ class Recording:
 
 
 def _check_text(text: str, what: str, forbidden: str) -> str:
-    """A name or value the loader will read back unchanged, or a RecordingError saying why not."""
-    if not text.isprintable() or text != text.strip() or any(c in text for c in forbidden):
+    """A name or value the loader will read back unchanged, or a RecordingError saying why not.
+
+    Control characters and line separators could end the line (or smuggle in another:
+    `--user $'me\\n# mount: bag'`), surrogates cannot be written as UTF-8, and the loader
+    strips spaces around every field.
+    """
+    if text != text.strip() or any(c in forbidden or unicodedata.category(c) in _UNWRITABLE for c in text):
         raise RecordingError(
-            f"{what} {text!r} cannot be written: it must be printable, without line breaks, "
-            f"leading or trailing spaces{' or ' + ' '.join(repr(c) for c in forbidden) if forbidden else ''}"
+            f"{what} {text!r} cannot be written: it must be one line without control characters "
+            f"or leading and trailing spaces{' and without ' + repr(forbidden) if forbidden else ''}"
         )
     return text
 
