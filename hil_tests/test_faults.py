@@ -5,11 +5,12 @@ restarts need it), for the first model."""
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import numpy as np
 import pytest
 from faultproxy import FaultProxy, Faults
+from hil_devices import Device
+from repcount.data.recordings import Recording
 from repcount.device import hil
 from repcount.device.emulator import Emulator
 from repcount.device.link import Link
@@ -18,7 +19,7 @@ pytestmark = [pytest.mark.device, pytest.mark.one_model]
 
 
 def test_a_damaged_link_is_retried_and_gives_the_clean_runs_answers(
-    hil_result: hil.HilRun, hil_target: hil.Target, hil_data: list[Any], needs_emulator: Any
+    hil_result: hil.HilRun, hil_target: hil.Target, hil_data: list[Recording], needs_emulator: Device
 ) -> None:
     """Bytes corrupted and dropped in both directions, at known places early in the stream:
     the damaged replays are refused and repeated, and the accepted one is the clean run's."""
@@ -40,7 +41,7 @@ def test_a_damaged_link_is_retried_and_gives_the_clean_runs_answers(
 
 
 def test_a_link_too_damaged_to_trust_fails_with_a_clear_message(
-    hil_result: hil.HilRun, hil_target: hil.Target, hil_data: list[Any], needs_emulator: Any
+    hil_result: hil.HilRun, hil_target: hil.Target, hil_data: list[Recording], needs_emulator: Device
 ) -> None:
     """One byte in 400 from the device corrupted: every attempt is damaged, no verdict."""
     port = int(needs_emulator.url.rsplit(":", 1)[1])
@@ -54,7 +55,7 @@ def test_a_link_too_damaged_to_trust_fails_with_a_clear_message(
 
 
 def test_a_device_reset_in_the_middle_of_a_run_is_reported(
-    hil_target: hil.Target, hil_data: list[Any], needs_emulator: Any
+    hil_target: hil.Target, hil_data: list[Recording], needs_emulator: Device
 ) -> None:
     """The emulator is restarted under the run, behind a link that stays open (a board
     resetting behind its USB-serial bridge): the run stops and says the device reset."""

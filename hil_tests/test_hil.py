@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+from hil_devices import Device
+from repcount.data.recordings import Recording
 from repcount.device import hil
 
 pytestmark = pytest.mark.device
@@ -67,7 +68,7 @@ def test_c_device_counts_match_the_labels(hil_result: hil.HilRun, record_propert
 
 
 def test_replay_speed_is_measured_and_every_recording_was_replayed(
-    hil_result: hil.HilRun, hil_data: list[Any], hil_device: Any, record_property: Callable
+    hil_result: hil.HilRun, hil_data: list[Recording], hil_device: Device, record_property: Callable
 ) -> None:
     """Measured and reported, never asserted against a wall-clock target (the load varies)."""
     record_property("replay_speed_x", round(hil_result.replay_speed_x, 1))
@@ -80,7 +81,7 @@ def test_replay_speed_is_measured_and_every_recording_was_replayed(
 
 
 def test_the_report_has_the_figures_tables_and_a_plot_per_recording(
-    hil_result: hil.HilRun, hil_data: list[Any], tmp_path: Path
+    hil_result: hil.HilRun, hil_data: list[Recording], tmp_path: Path
 ) -> None:
     md = hil.write_report(hil_result, hil_data, tmp_path)
     text = md.read_text()

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hil_devices import Device
 from repcount import cli
 from repcount.commands import hil as hil_command
 from repcount.data.recordings import Meta, Recording, save
@@ -31,7 +32,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 @pytest.mark.device
 @pytest.mark.one_model
 def test_hil_command_prints_the_figures_as_json_and_writes_the_report(
-    hil_model: Path, hil_data: list[Any], needs_emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture
+    hil_model: Path, hil_data: list[Recording], needs_emulator: Device, tmp_path: Path,
+    capsys: pytest.CaptureFixture,
 ) -> None:
     name = hil.recording_names(hil_data)[0]
     rec_file = save(hil_data[0], tmp_path / "data" / f"{name}.rec")
@@ -67,7 +69,8 @@ def short_recordings(out: Path, samples: int = 20) -> Path:
 @pytest.mark.device
 @pytest.mark.one_model
 def test_with_neither_port_nor_firmware_the_emulated_board_runs_the_models_firmware(
-    hil_model: Path, hil_data: list[Any], needs_emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture
+    hil_model: Path, hil_data: list[Recording], needs_emulator: Device, tmp_path: Path,
+    capsys: pytest.CaptureFixture,
 ) -> None:
     rec_file = save(hil_data[0], tmp_path / "data" / f"{hil.recording_names(hil_data)[0]}.rec")
     argv = ["--model", str(hil_model), "--data", str(rec_file.parent), "--no-float"]

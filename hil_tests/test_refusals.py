@@ -8,9 +8,10 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
+from hil_devices import Device
+from repcount.data.recordings import Recording
 from repcount.device import hil
 from repcount.device.emulator import Emulator, build, model_firmware
 from repcount.device.link import Link
@@ -49,7 +50,7 @@ def another_model(model_dir: Path, out: Path) -> Path:
 
 
 def test_firmware_built_for_another_model_is_refused(
-    hil_target: hil.Target, hil_data: list[Any], needs_emulator: Any, tmp_path: Path
+    hil_target: hil.Target, hil_data: list[Recording], needs_emulator: Device, tmp_path: Path
 ) -> None:
     other = another_model(hil_target.directory, tmp_path / "other-model")
     project = model_firmware(other, tmp_path / "fw-other")
@@ -65,7 +66,7 @@ def test_firmware_built_for_another_model_is_refused(
 
 
 def test_firmware_with_a_perturbed_weight_fails_comparison_a_naming_the_first_difference(
-    hil_target: hil.Target, hil_data: list[Any], needs_emulator: Any, tmp_path: Path
+    hil_target: hil.Target, hil_data: list[Recording], needs_emulator: Device, tmp_path: Path
 ) -> None:
     assert needs_emulator.firmware is not None
     project = tmp_path / "fw-broken"
