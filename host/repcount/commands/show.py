@@ -115,10 +115,10 @@ def run(args: argparse.Namespace) -> int:
     outs = plot_paths(args.plot, files) if args.plot else []
     for out in outs:
         check_output(out, "file", args.force, flag="--plot")
-    recs = [load(f) for f in files]
-    for rec, out in zip(recs, outs, strict=False):
-        _plot(rec, out)
-    infos = [summary(r) for r in recs]
+    # Every file is checked before any picture is drawn, one recording in memory at a time.
+    infos = [summary(load(f)) for f in files]
+    for f, out in zip(files, outs, strict=False):
+        _plot(load(f), out)
     if args.json:
         print(json.dumps({"recordings": infos, **({"plots": list(map(str, outs))} if outs else {})},
                          indent=2))
