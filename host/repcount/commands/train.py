@@ -27,7 +27,7 @@ Examples:
   repcount simulate --activity jump-rope --mount wrist --users 12 --minutes 4 --seed 1 --out data/jr
   repcount train --task jump-rope --data data/jr --holdout-users 3 --out models/my-jr --seed 1
   repcount train --task jump-rope --data data/jr --out models/quick --quick --json
-  repcount train --task jump-rope --init models/jumprope-wrist --data data/jr data/my-counted \
+  repcount train --task jump-rope --init models/jumprope-wrist --data data/jr data/my-counted \\
       --test-data data/jr-test --epochs 4 --out models/my-wrist
   repcount train --task steps --data oxford data/walk --test-users oxford-dario \\
       --cv-users oxford-jamie oxford-carmelo oxford-dario --out models/steps
