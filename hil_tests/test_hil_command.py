@@ -138,6 +138,23 @@ def test_a_port_without_repcount_firmware_is_a_clear_error(hil_model: Path, tmp_
 
 
 @pytest.mark.host
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--data", "d"], "--model is required"),
+    (["--model", "m"], "--data is required"),
+    (["--model", "m", "--data", "d", "--port", "loop://", "--firmware", "fw"], "--firmware and --port name"),
+    (["--model", "m", "--data", "d", "--attempts", "many"], "--attempts must be a whole number, got 'many'"),
+    (["--model", "m", "--data", "d", "--baud", "0"], "--baud must be at least 1, got 0"),
+])  # fmt: skip
+def test_bad_arguments_give_exit_2_and_the_json_error(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture
+) -> None:
+    """What argparse would refuse with a usage text is one line, and one JSON object under --json."""
+    code, obj, err = run_cli(argv, capsys)
+    assert code == 2 and obj["error"].startswith(message)
+    assert err == f"repcount hil: error: {obj['error']}\n"
+
+
+@pytest.mark.host
 def test_zero_attempts_is_refused_before_anything_runs() -> None:
     args = parse(["--port", "loop://", "--model", "no-such-model", "--data", "nowhere", "--attempts", "0"])
     with pytest.raises(UserError, match=r"--attempts must be at least 1, got 0"):

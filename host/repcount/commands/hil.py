@@ -62,20 +62,21 @@ from repcount.outputs import atomic_dir, check_output
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--firmware", type=Path, metavar="DIR",
-                       help="a qemu-mps2-an386 project (or its .elf): run it in the emulator")  # fmt: skip
-    where.add_argument(
+    # Required flags, the one device and the numbers are checked in `check_arguments`, not by
+    # argparse: its usage errors print no JSON, and under --json every failure must.
+    p.add_argument("--firmware", type=Path, metavar="DIR",
+                   help="a qemu-mps2-an386 project (or its .elf): run it in the emulator")  # fmt: skip
+    p.add_argument(
         "--port",
         help="the device: /dev/ttyACM0, COM3, socket://127.0.0.1:PORT "
              "(default: the emulated board, firmware rendered from --model)",
     )  # fmt: skip
-    p.add_argument("--baud", type=int, default=115200, help="baud rate of a serial port (default 115200)")
-    p.add_argument("--model", required=True, type=Path, help="model directory the firmware was rendered from")
-    p.add_argument("--data", required=True, nargs="+", help="recording files/directories, or `oxford`")
+    p.add_argument("--baud", default="115200", help="baud rate of a serial port (default 115200)")
+    p.add_argument("--model", type=Path, help="(required) model directory the firmware was rendered from")
+    p.add_argument("--data", nargs="+", help="(required) recording files/directories, or `oxford`")
     p.add_argument("--users", nargs="+", help="replay only these users' recordings (e.g. held-out users)")
     p.add_argument("--no-float", action="store_true", help="skip comparison b (no TensorFlow import)")
-    p.add_argument("--attempts", type=int, default=hil.DEFAULT_ATTEMPTS,
+    p.add_argument("--attempts", default=str(hil.DEFAULT_ATTEMPTS),
                    help="replays of a recording whose answers arrive damaged "
                         f"(default {hil.DEFAULT_ATTEMPTS})")  # fmt: skip
     p.add_argument("--report", type=Path, metavar="DIR",
@@ -127,9 +128,30 @@ def write_report(result: hil.HilRun, recs: list[Recording], out: Path, force: bo
     return out / "report.md"
 
 
+def whole_number(text: str, flag: str, least: int) -> int:
+    """A flag's value as an integer of at least `least`; a UserError naming the flag otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"{flag} must be a whole number, got {text!r}") from None
+    if value < least:
+        raise UserError(f"{flag} must be at least {least}, got {value}")
+    return value
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """What argparse would refuse, refused as a UserError (one line, and JSON under --json)."""
+    for flag, value in (("--model", args.model), ("--data", args.data)):
+        if value is None:
+            raise UserError(f"{flag} is required: repcount hil --model models/NAME --data RECORDINGS")
+    if args.firmware is not None and args.port is not None:
+        raise UserError("--firmware and --port name two devices; give one (or neither: the emulated board)")
+    args.attempts = whole_number(args.attempts, "--attempts", 1)
+    args.baud = whole_number(args.baud, "--baud", 1)
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.attempts < 1:
-        raise UserError(f"--attempts must be at least 1, got {args.attempts}")
+    check_arguments(args)
     report = check_output(args.report, "dir", args.force, "--report") if args.report else None
     target = hil.load_target(args.model, with_float=not args.no_float)
     recs = hil.select(load_data(args.data), args.users)
