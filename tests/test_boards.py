@@ -21,6 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hostdevice import build_device, running_device
+from repcount.device import protocol as P
+from repcount.device.link import Link
 from repcount.firmware import boards, templates
 from repcount.firmware import render as firmware
 
@@ -144,3 +147,39 @@ def test_arduino_glue_compiles_warning_free(board_id, tmp_path):
         proc = subprocess.run([CXX, "-std=gnu++14", "-fsyntax-only", "-Wall", "-Wextra", "-Werror",
                                f"-I{STUBS}", f"-I{src}", str(source)], capture_output=True, text=True)
         assert proc.returncode == 0, f"{board_id} {source.name}:\n{proc.stderr}"
+
+
+# ---- The sample path: a slow app loses samples visibly, never silently ----
+
+RATE_HZ = 50  # hostdevice's test geometry: window 20, hop 5 at 50 Hz, IMU at the model's rate
+
+
+def _recording(path: Path, n: int) -> Path:
+    path.write_text("# units: g\n" + "".join(f"{i / RATE_HZ:.3f},0,0,1\n" for i in range(n)))
+    return path
+
+
+def _run_until_the_imu_ends(exe: Path, recording: Path, speed: str) -> tuple[int, int]:
+    """Run mode over the whole recording: (samples the app took, the device's imu_overruns)."""
+    with running_device(exe, "--imu", str(recording), "--speed", speed) as dev, Link.open(dev.url) as link:
+        link.hello()
+        link.set_mode(P.MODE_RUN)
+        ended = next(m for _, m in link.messages(10.0) if isinstance(m, P.Error) and m.code == P.ERR_IMU)
+        assert ended.arg0 == 2, ended.describe()  # the recording ended, the IMU did not fail
+        return ended.arg1, link.device_stats().imu_overruns
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a host C compiler")
+def test_a_slow_engine_makes_overruns_that_are_counted_never_a_silently_shorter_stream(tmp_path):
+    """The host-linux device plays its IMU in real time (10x) like a sensor that does not wait;
+    an engine busy for 50 ms per 5-sample hop cannot keep up. Every sample of the recording is
+    either taken by the app or counted in STATS as an overrun."""
+    n = 2000
+    recording = _recording(tmp_path / "imu.rec", n)
+    slow = build_device(tmp_path / "slow", extra_flags=("-DRC_STUB_ENGINE_SLOW_MS=50",))
+    taken, overruns = _run_until_the_imu_ends(slow, recording, "10")
+    assert overruns > 0 and taken + overruns == n, (taken, overruns)
+    # the same device with an engine that keeps up loses nothing
+    fast = build_device(tmp_path / "fast")
+    taken, overruns = _run_until_the_imu_ends(fast, _recording(tmp_path / "short.rec", 300), "2")
+    assert (taken, overruns) == (300, 0)

@@ -74,7 +74,7 @@ def test_message_encoders_give_the_vector_payloads() -> None:
     assert P.encode_samples(s["first"], np.array(s["xyz"])).hex() == by_name["samples"]["payload"]
     o = by_name["output"]["message"]
     assert P.encode_output(o["inference"], o["values"]).hex() == by_name["output"]["payload"]
-    st = P.LinkStats(**by_name["stats"]["message"]["stats"])
+    st = P.DeviceStats(**by_name["stats"]["message"]["stats"])
     assert P.encode_stats(st).hex() == by_name["stats"]["payload"]
     e = by_name["error engine"]["message"]
     error = P.encode_error(e["code"], e["arg0"], e["arg1"], e["text"])

@@ -89,9 +89,11 @@ def vectors_header() -> str:
     ev, cnt = by_name["event"]["message"], by_name["count"]["message"]
     out.append(f"#define EVENT_STEP {ev['step']}u\n#define EVENT_TOTAL {ev['total']}u")
     out.append(f"#define COUNT_TOTAL {cnt['total']}u\n#define COUNT_SAMPLE {cnt['sample']}u")
-    st = by_name["stats"]["message"]["stats"]
+    st = dict(by_name["stats"]["message"]["stats"])
+    overruns = st.pop("imu_overruns")  # after the receiver's counters, outside rc_link_stats_t
     counters = ", ".join(f"{x}u" for x in st.values())
     out.append(f"static const rc_link_stats_t stats_vector = {{{counters}}};")
+    out.append(f"#define STATS_IMU_OVERRUNS {overruns}u")
     err = by_name["error engine"]["message"]
     out.append(f"#define ERROR_CODE {err['code']}\n#define ERROR_ARG0 {err['arg0']}u\n"
                f"#define ERROR_ARG1 {err['arg1']}u\n#define ERROR_TEXT {c_str(err['text'])}")
@@ -259,6 +261,7 @@ def test_device_counts_what_went_wrong_on_the_way_in(device_exe: Path) -> None:
         assert len(replies) == 4  # good 0, 2, 4, 5
         assert replies[-1].stats.as_dict() == {
             "frames_ok": 6, "crc_errors": 1, "cobs_errors": 0, "overlong": 1, "lost": 2, "duplicates": 1,
+            "imu_overruns": 0,
         }  # HELLO(99) restarts the sequence; frames_ok counts the HELLO of link.hello() too
 
 

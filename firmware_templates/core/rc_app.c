@@ -233,7 +233,7 @@ static void on_frame(const rc_frame_t *f)
             send_error(RC_ERR_BAD_LENGTH, f->type, f->len, "a STATS request has no payload");
             return;
         }
-        send(RC_MSG_STATS, rc_payload_stats(payload, &rx.stats));
+        send(RC_MSG_STATS, rc_payload_stats(payload, &rx.stats, imu_overruns));
         return;
     default:
         send_error(RC_ERR_UNKNOWN_TYPE, f->type, f->len, "unknown message type");
@@ -304,6 +304,11 @@ static int replay_step(void)
 void rc_app_imu_overrun(uint32_t n)
 {
     imu_overruns += n;
+}
+
+int rc_app_imu_active(void)
+{
+    return mode == RC_MODE_CAPTURE || mode == RC_MODE_RUN;
 }
 
 void rc_app_init(void)

@@ -59,5 +59,8 @@ int rc_app_poll(void);
  * was full). They are counted and reported in STATS (imu_overruns), so a stream is never
  * silently shorter than the time it spans. */
 void rc_app_imu_overrun(uint32_t n);
+/* 1 in the modes that read the IMU (capture, run), else 0: a board whose IMU runs on its
+ * own clock drops what it buffered while this is 0 instead of counting it as lost. */
+int rc_app_imu_active(void);
 
 #endif

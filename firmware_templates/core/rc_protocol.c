@@ -252,7 +252,7 @@ size_t rc_payload_u32_pair(uint8_t *p, uint32_t a, uint32_t b)
     return 8;
 }
 
-size_t rc_payload_stats(uint8_t *p, const rc_link_stats_t *s)
+size_t rc_payload_stats(uint8_t *p, const rc_link_stats_t *s, uint32_t imu_overruns)
 {
     rc_put_u32(p, s->frames_ok);
     rc_put_u32(p + 4, s->crc_errors);
@@ -260,7 +260,8 @@ size_t rc_payload_stats(uint8_t *p, const rc_link_stats_t *s)
     rc_put_u32(p + 12, s->overlong);
     rc_put_u32(p + 16, s->lost);
     rc_put_u32(p + 20, s->duplicates);
-    return 24;
+    rc_put_u32(p + 24, imu_overruns);
+    return 28;
 }
 
 size_t rc_payload_error(uint8_t *p, uint16_t code, uint32_t arg0, uint32_t arg1, const char *text)

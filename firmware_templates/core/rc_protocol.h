@@ -82,7 +82,8 @@ size_t rc_payload_info(uint8_t *p, const rc_info_t *info);
 size_t rc_payload_samples(uint8_t *p, uint32_t first, const int16_t (*xyz)[3], size_t n);
 size_t rc_payload_output(uint8_t *p, uint32_t inference, const int8_t *values, size_t n);
 size_t rc_payload_u32_pair(uint8_t *p, uint32_t a, uint32_t b); /* EVENT, COUNT */
-size_t rc_payload_stats(uint8_t *p, const rc_link_stats_t *s);
+/* STATS: the receiver's counters, then the IMU samples the app was told were lost. */
+size_t rc_payload_stats(uint8_t *p, const rc_link_stats_t *s, uint32_t imu_overruns);
 size_t rc_payload_error(uint8_t *p, uint16_t code, uint32_t arg0, uint32_t arg1, const char *text);
 
 #endif

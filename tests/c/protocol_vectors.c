@@ -140,7 +140,7 @@ int main(void)
                   "event");
     check_payload(rc_payload_u32_pair(p, COUNT_TOTAL, COUNT_SAMPLE), p, COUNT_PAYLOAD, sizeof COUNT_PAYLOAD - 1,
                   "count");
-    check_payload(rc_payload_stats(p, &stats_vector), p, STATS_PAYLOAD, sizeof STATS_PAYLOAD - 1, "stats");
+    check_payload(rc_payload_stats(p, &stats_vector, STATS_IMU_OVERRUNS), p, STATS_PAYLOAD, sizeof STATS_PAYLOAD - 1, "stats");
     check_payload(rc_payload_error(p, ERROR_CODE, ERROR_ARG0, ERROR_ARG1, ERROR_TEXT), p, ERROR_PAYLOAD,
                   sizeof ERROR_PAYLOAD - 1, "error");
     printf("%d failures\n", failures);

@@ -2,9 +2,15 @@
  * native engine for host-linux: output j copies input j * RC_INPUT_LEN / RC_OUTPUT_LEN, so
  * a test can predict every OUTPUT value from the samples it replayed (through the real
  * pipeline's input quantisation). Built with -DRC_STUB_ENGINE_FAIL it fails to initialise
- * the way an undersized TFLM arena does, to test the ERROR report. */
+ * the way an undersized TFLM arena does, to test the ERROR report; with
+ * -DRC_STUB_ENGINE_SLOW_MS=N every invoke busy-waits N ms of CPU time (an engine slower than
+ * the IMU), to test that the samples it makes the device miss are counted. */
 #include "rc_engine.h"
 #include "rc_pipeline.h"
+
+#ifdef RC_STUB_ENGINE_SLOW_MS
+#include <time.h>
+#endif
 
 #ifdef RC_STUB_ENGINE_FAIL
 int rc_engine_init(void)
@@ -31,6 +37,11 @@ const char *rc_engine_error_message(void)
 int rc_engine_invoke(const int8_t *input, int8_t *output)
 {
     int j;
+#ifdef RC_STUB_ENGINE_SLOW_MS
+    clock_t start = clock();
+    while ((double)(clock() - start) * 1000.0 / CLOCKS_PER_SEC < RC_STUB_ENGINE_SLOW_MS) {
+    }
+#endif
     for (j = 0; j < RC_OUTPUT_LEN; j++) {
         output[j] = input[(long)j * RC_INPUT_LEN / RC_OUTPUT_LEN];
     }

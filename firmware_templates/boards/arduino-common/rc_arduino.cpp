@@ -103,5 +103,9 @@ void rc_arduino_loop(void) {
     g_blink_on = !g_blink_on;
     rc_board_led(g_blink_on ? 1 : 0);
   }
+  if (!rc_app_imu_active()) {  // idle or replay: what the IMU queued is not wanted, not lost
+    g_tail.store(g_head.load(std::memory_order_acquire), std::memory_order_release);
+    g_lost_reported = g_lost.load(std::memory_order_relaxed);
+  }
   rc_app_poll();
 }

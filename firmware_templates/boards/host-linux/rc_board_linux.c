@@ -41,6 +41,8 @@ static int pty_slave = -1; /* kept open so the pty survives clients coming and g
 static uint8_t rx_buf[512];
 static size_t rx_len, rx_pos;
 
+/* IMU samples the board buffers: a slower app loses what is due beyond them (overruns). */
+#define RC_HOST_IMU_QUEUE 256
 static FILE *imu_file;
 static const char *imu_path;
 static double imu_scale; /* counts per unit of the file's acceleration */
@@ -173,12 +175,20 @@ int rc_board_imu_read(int16_t xyz[3])
         return -1;
     }
     if (speed > 0.0) {
+        double period = 1.0 / (RC_IMU_ODR_HZ * speed);
+        uint32_t lost = 0;
         if (now < next_due_s) {
             return 0;
         }
-        /* After a pause (idle mode) restart the clock instead of bursting to catch up. */
-        next_due_s = now - next_due_s > 1.0 ? now : next_due_s;
-        next_due_s += 1.0 / (RC_IMU_ODR_HZ * speed);
+        /* The IMU does not wait: samples due beyond what a board's queue holds
+         * (RC_HOST_IMU_QUEUE, as the Arduino boards') are lost, and reported as overruns. */
+        for (; now - next_due_s > RC_HOST_IMU_QUEUE * period && imu_next_line(v); lost++) {
+            next_due_s += period;
+        }
+        if (lost > 0) {
+            rc_app_imu_overrun(lost);
+        }
+        next_due_s += period;
     }
     if (!imu_next_line(v)) {
         return -2;
@@ -324,6 +334,9 @@ int main(int argc, char **argv)
     next_due_s = start_s;
     rc_app_init();
     while (!stop) {
+        if (!rc_app_imu_active()) {
+            next_due_s = now_s(); /* outside capture and run nothing queues: the IMU's clock follows */
+        }
         if (!rc_app_poll()) {
             wait_for_work();
         }

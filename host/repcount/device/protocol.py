@@ -57,7 +57,7 @@ MESSAGE_TYPES = (
     Code("OUTPUT", 0x07, "device: inference index u32, int8[output_len]"),
     Code("EVENT", 0x08, "device: step index u32, total count u32"),
     Code("COUNT", 0x09, "device, run mode: total count u32, sample index u32"),
-    Code("STATS", 0x0A, "host: request (empty); device: its receive counters, 6 x u32"),
+    Code("STATS", 0x0A, "host: request (empty); device: its receive counters and IMU overruns, 7 x u32"),
     Code("ERROR", 0x0B, "device: code u16, arg0 u32, arg1 u32, ASCII text"),
 )
 (HELLO, INFO, BOOT, MODE, SAMPLES, CREDIT, OUTPUT, EVENT, COUNT, STATS, ERROR) = (
@@ -198,6 +198,15 @@ class LinkStats:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+@dataclass
+class DeviceStats(LinkStats):
+    """A device's STATS: its receiver's counters, then the IMU samples it lost before its app
+    could take them (its sample queue or its IMU's FIFO was full) since start-up. A capture or
+    a run whose count grew lost that many samples: the stream is shorter than its time span."""
+
+    imu_overruns: int = 0
 
 
 class Receiver:
@@ -345,7 +354,7 @@ class Count:
 
 @dataclass(frozen=True)
 class Stats:
-    stats: LinkStats
+    stats: DeviceStats
 
 
 @dataclass(frozen=True)
@@ -389,10 +398,12 @@ def encode_samples(first: int, xyz: np.ndarray) -> bytes:
     return struct.pack("<I", first) + xyz.astype("<i2").tobytes()
 
 
-def encode_stats(s: LinkStats) -> bytes:
-    """STATS: the six receive counters, in the order of the firmware's rc_link_stats_t."""
+def encode_stats(s: DeviceStats) -> bytes:
+    """STATS: the six receive counters, in the order of the firmware's rc_link_stats_t, then
+    the IMU overruns."""
     return struct.pack(
-        "<6I", s.frames_ok, s.crc_errors, s.cobs_errors, s.overlong, s.lost, s.duplicates
+        "<7I", s.frames_ok, s.crc_errors, s.cobs_errors, s.overlong, s.lost, s.duplicates,
+        s.imu_overruns,
     )
 
 
@@ -430,8 +441,8 @@ def decode(frame: Frame) -> Message:
             return CountEvent(*struct.unpack("<II", p))
         if t == COUNT and len(p) == 8:
             return Count(*struct.unpack("<II", p))
-        if t == STATS and len(p) == 24:
-            return Stats(LinkStats(*struct.unpack("<6I", p)))
+        if t == STATS and len(p) == 28:
+            return Stats(DeviceStats(*struct.unpack("<7I", p)))
         if t == ERROR and len(p) >= 10:
             code, a0, a1 = struct.unpack_from("<HII", p)
             return Error(code, a0, a1, p[10:].decode("ascii", "replace"))
