@@ -25,6 +25,7 @@ constexpr uint8_t kCtrl1Xl = 0x10;       // ODR_XL[7:4], FS_XL[3:2], LPF1_BW_SEL
 constexpr uint8_t kCtrl2G = 0x11;        // gyroscope off: 0
 constexpr uint8_t kCtrl3C = 0x12;        // BDU (bit 6), IF_INC (bit 2)
 constexpr uint8_t kCtrl8Xl = 0x17;       // LPF2_XL_EN (bit 7), HPCF_XL[6:5]
+constexpr uint8_t kCtrl10C = 0x19;       // FUNC_EN (bit 2): also what turns LPF2 on
 constexpr uint8_t kFifoStatus1 = 0x3A;   // DIFF_FIFO[7:0]: unread 16-bit words
 constexpr uint8_t kFifoStatus3 = 0x3C;   // FIFO_PATTERN[7:0]: the next word's place (0: x)
 constexpr uint8_t kFifoDataOutL = 0x3E;  // the next FIFO word, low byte first
@@ -77,6 +78,7 @@ int rc_arduino_imu_begin(void) {
   const bool ok = write_checked(reg::kCtrl3C, reg::kBdu | reg::kIfInc) &&
                   write_checked(reg::kCtrl2G, 0x00) &&
                   write_checked(reg::kCtrl1Xl, static_cast<uint8_t>(kOdrCode << 4 | kFsCode << 2 | 0x01)) &&
+                  write_checked(reg::kCtrl10C, 0x04) &&
                   write_checked(reg::kCtrl8Xl, 0x80 | 0x40) &&
                   write_checked(reg::kFifoCtrl5, 0x00) &&  // bypass: empties the FIFO
                   write_checked(reg::kFifoCtrl3, 0x01) &&
