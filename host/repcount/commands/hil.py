@@ -103,7 +103,8 @@ def print_summary(s: dict[str, Any]) -> None:
         print(f"     {row['recording']}: true {row['true']}, device {row['device']}, "
               f"error {fmt_figure(row['count_error'], True)}")  # fmt: skip
     print(f"  replay {s['signal_seconds']:.0f} s of signal at {s['replay_speed_x']}x real time, "
-          f"{s['retries']} retries")  # fmt: skip
+          f"{s['retries']} retries, device IMU overruns "
+          f"{s['link']['device_received'].get('imu_overruns', 0)}")  # fmt: skip
     for k, v in s["failures"].items():
         print(f"  FAIL {k}: {v}")
     print("  PASS" if s["passed"] else "  FAILED")
