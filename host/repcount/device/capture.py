@@ -2,399 +2,245 @@
 
 The board runs repcount firmware (any board of `repcount firmware`, the emulator, or the
 host-linux device) and streams numbered samples (docs/protocol.md), or prints one
-`x,y,z` text line per sample (line mode). Device-numbered samples give exact time stamps
-(index / rate) and turn a lost frame into a reported gap; in line mode the rate is
-measured from the lines' arrival times. Labels (segments, events) come from keys the
-person presses while recording.
+`x,y,z` text line per sample (line mode, `repcount.device.capture_lines`).
+Device-numbered samples give exact time stamps (index / rate) and turn a lost frame into
+a reported gap; a frame whose number cannot be right (a jump no lost frame explains) is
+dropped and reported, never allowed to move the clock.
+
+What is written is checked before it is written: the options (label text that the
+loader would split, metadata that would inject lines, a full scale outside 2/4/8/16) and
+the device's INFO (a rate or full scale of 0). The file itself is `CaptureFile`'s: whole
+lines, durable twice a second, the open segment labelled all along, an existing file
+never touched unless replacing it was asked for. Labels and counts come from the person
+(`capture_session.Labels`); SIGTERM and SIGHUP stop a capture the way Ctrl-C does.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
+import re
 import sys
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import IO
 
 import numpy as np
 
-from repcount import __version__
-from repcount.data.recordings import ACCEL_UNITS, Meta, Writer
+from repcount.data.recordings import MOUNTS, SUFFIX
 from repcount.device import protocol as P
+from repcount.device.capture_file import DiskError
+from repcount.device.capture_session import (
+    SILENCE_TIMEOUT_S,
+    CaptureOptions,
+    Session,
+    stop_signals,
+    warn_rate,
+)
+from repcount.device.capture_terminal import keys
 from repcount.device.link import Link, LinkError, open_port
 from repcount.errors import UserError
-from repcount.learn import tasks
+from repcount.outputs import check_output
 
-FLUSH_PERIOD_S = 0.5  # well inside the promised second
-STATUS_PERIOD_S = 1.0
-SILENCE_TIMEOUT_S = 5.0
-
-
-@dataclass
-class Labels:
-    """Segments and events marked while recording, written to the file as they happen."""
-
-    writer: Writer
-    activity: str
-    event_kind: str
-    open_since: float | None = None
-    segments: int = 0
-    events: int = 0
-
-    def toggle_segment(self, t: float) -> None:
-        if self.open_since is None:
-            self.open_since = t
-        else:
-            self.close_segment(t)
-
-    def close_segment(self, t: float) -> None:
-        if self.open_since is not None and t > self.open_since:
-            self.writer.segment(self.open_since, t, self.activity)
-            self.segments += 1
-        self.open_since = None
-
-    def event(self, t: float) -> None:
-        self.writer.event(t, self.event_kind)
-        self.events += 1
-
-    def key(self, key: str, t: float, prog: Progress) -> None:
-        """Act on one key pressed at signal time t: both capture modes share the keys of the help."""
-        if key == "s":
-            self.toggle_segment(t)
-        elif key in " e":
-            self.event(t)
-        elif key == "q":
-            prog.stopped_by, prog.message = "key", "stopped with q"
+FULL_SCALES_G = (2, 4, 8, 16)  # the ranges the boards' IMUs offer (docs/capture.md)
+MAX_RATE_HZ = 10_000.0
+OUT_OF_SEQUENCE_LIMIT = 3  # this many wild frames in a row: the device's numbering is broken
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-@dataclass
-class Progress:
-    """What the status line and the JSON report show."""
-
-    samples: int = 0
-    missing: int = 0
-    first_arrival: float | None = None
-    last_arrival: float | None = None
-    arrivals: list[tuple[int, float]] = field(default_factory=list)  # (sample index, arrival time)
-    stopped_by: str = ""
-    message: str = ""
-
-    def arrived(self, index: int, now: float) -> None:
-        if self.first_arrival is None:
-            self.first_arrival = now
-        self.last_arrival = now
-        self.arrivals.append((index, now))
-
-    def measured_rate(self) -> tuple[float | None, float | None]:
-        """Least-squares rate from (index, arrival time) pairs, and its standard error."""
-        if len(self.arrivals) < 3:
-            return None, None
-        idx, t = (np.array(c, dtype=np.float64) for c in zip(*self.arrivals, strict=True))
-        if np.ptp(t) <= 0 or np.ptp(idx) <= 0:
-            return None, None
-        slope, intercept = np.polyfit(idx, t, 1)
-        resid = t - (slope * idx + intercept)
-        se = math.sqrt(float(np.sum(resid**2)) / max(1, len(t) - 2) / float(np.sum((idx - idx.mean()) ** 2)))
-        return 1.0 / slope, se / slope**2
+def label_text(flag: str, text: str) -> str:
+    """A segment activity or event kind as the loader will read it back: no comma, no line break."""
+    if not text or text != text.strip() or "," in text or _CONTROL.search(text):
+        better = re.sub(r"[\s,]+", "-", text.strip()) or "jump-rope"
+        raise UserError(f"{flag} {text!r}: a label cannot hold commas, line breaks or other control "
+                        f"characters, nor start or end with a space; write e.g. {better!r}")
+    return text
 
 
-def _event_kind(args: argparse.Namespace) -> str:
-    """What a space bar press marks: --event-kind, else the task's kind for this activity."""
-    if args.event_kind:
-        return args.event_kind
-    for task in tasks.TASKS.values():
-        if args.activity in task.target_activities and task.event_kinds:
-            return task.event_kinds[0]
-    return "event"
+def meta_text(flag: str, text: str) -> str:
+    """A metadata value as the loader will read it back: one line, no control characters."""
+    if not text or text != text.strip() or _CONTROL.search(text):
+        raise UserError(f"{flag} {text!r}: must be one line of text without control characters "
+                        "(line breaks, tabs) and without leading or trailing spaces")
+    return text
 
 
-@contextmanager
-def _keys(enabled: bool):
-    """Single key presses from a terminal, without echo; a no-op reader when not a terminal."""
-    if not enabled:
-        yield lambda: ""
-        return
-    import select
-    import termios
-    import tty
-
-    fd = sys.stdin.fileno()
-    saved = termios.tcgetattr(fd)
-    tty.setcbreak(fd)
-
-    def read() -> str:
-        out = ""
-        while select.select([fd], [], [], 0)[0]:
-            out += sys.stdin.read(1)
-        return out
-
-    try:
-        yield read
-    finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+def _positive(flag: str, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise UserError(f"{flag} must be a positive number, got {value:g}")
 
 
-class Status:
-    """The live status line: rewritten in place on a terminal, one line per period otherwise."""
-
-    def __init__(self, stream: IO[str], declared: float) -> None:
-        self.stream = stream
-        self.declared = declared
-        self.tty = stream.isatty()
-        self.start = time.monotonic()
-        self.last = 0.0
-
-    def show(self, prog: Progress, link: Link | None, labels: Labels, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < STATUS_PERIOD_S:
-            return
-        self.last = now
-        rate, _ = prog.measured_rate()
-        lost = f"lost {link.stats.lost} frames, {prog.missing} samples" if link else ""
-        seg = f"  [segment since {labels.open_since:.1f} s]" if labels.open_since is not None else ""
-        line = (
-            f"{now - self.start:6.1f} s  {prog.samples} samples  "
-            f"{(f'{rate:.2f}' if rate else '-')} Hz measured (declared {self.declared:g})  {lost}{seg}"
-        )
-        self.stream.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
-        self.stream.flush()
-
-    def done(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
+def check_options(o: CaptureOptions, line_mode: bool) -> None:
+    """Refuse, before the port opens, any option that would write a file the loader rejects or misreads."""
+    if o.out.suffix != SUFFIX:
+        raise UserError(f"--out {o.out}: recordings end in {SUFFIX} (e.g. {o.out.with_suffix(SUFFIX)})")
+    label_text("--activity", o.activity)
+    if o.event_kind is not None:
+        label_text("--event-kind", o.event_kind)
+    meta_text("--user", o.user)
+    meta_text("--port", o.port)
+    if o.mount not in MOUNTS:
+        raise UserError(f"--mount {o.mount!r}: one of {', '.join(MOUNTS)}")
+    _positive("--duration", o.duration)
+    if o.baud <= 0:
+        raise UserError(f"--baud must be positive, got {o.baud}")
+    if o.count is not None and o.count < 0:
+        raise UserError(f"--count must be a whole number >= 0, got {o.count}")
+    if line_mode:
+        _positive("--rate", o.rate)
+        _positive("--rate-window", o.rate_window)
+        if o.rate is not None and o.rate > MAX_RATE_HZ:
+            raise UserError(f"--rate {o.rate:g}: above {MAX_RATE_HZ:g} Hz no IMU board streams lines")
+        if o.full_scale not in FULL_SCALES_G:
+            raise UserError(f"--full-scale {o.full_scale:g}: the IMU's range in g, one of "
+                            f"{', '.join(map(str, FULL_SCALES_G))}")
+        meta_text("--board", o.board)
 
 
-def _meta(args: argparse.Namespace, rate: float, full_scale: float, board: str,
-          extra: dict[str, str]) -> Meta:
-    """The file's header: who, where and how, so training can split by user and mount."""
-    return Meta(sample_rate_hz=rate, full_scale_g=full_scale, mount=args.mount, user=args.user,
-                board=board, device=args.port, units="g",
-                extra={"source": f"repcount capture {__version__}", **extra})
+def check_info(info: P.Info, port: str) -> None:
+    """Refuse a device whose INFO would make a false file (a rate or a full scale of 0), before writing."""
+    rate = info.sample_rate_hz
+    problem = None
+    if not 0 < rate <= MAX_RATE_HZ:
+        problem = f"a sample rate of {rate:g} Hz (expected 0 < rate <= {MAX_RATE_HZ:g})"
+    elif info.full_scale_g not in FULL_SCALES_G:
+        problem = (f"a full scale of {info.full_scale_g} g (expected one of "
+                   f"{', '.join(map(str, FULL_SCALES_G))})")
+    else:
+        bad = [name for name in ("board", "firmware_version", "engine")
+               if _CONTROL.search(getattr(info, name)) or "\ufffd" in getattr(info, name)]
+        if bad:
+            problem = f"control or non-ASCII characters in its {', '.join(bad)}"
+    if problem:
+        raise LinkError(f"{port}: the device's INFO reports {problem}: its firmware is broken or not "
+                        "repcount's; nothing was written (regenerate and flash it with `repcount firmware`)")
 
 
-def _finish(writer: Writer, labels: Labels, end_t: float, prog: Progress) -> None:
-    """Close open segments and the file; a capture that got no sample leaves no file."""
-    if prog.samples == 0:  # a header alone is not a valid recording: leave nothing behind
-        writer.close()
-        writer.path.unlink()
-        print(f"repcount capture: {prog.message}; no samples arrived, so no file was written",
-              file=sys.stderr)
-        return
-    if labels.open_since is not None:
-        labels.close_segment(end_t)
-    elif labels.segments == 0 and end_t > 0:
-        labels.writer.segment(0, end_t, labels.activity)
-        labels.segments += 1
-    writer.close()
-    print(f"repcount capture: {prog.message}; {prog.samples} samples ({end_t:.1f} s) in {writer.path}",
-          file=sys.stderr)
+class FrameSession(Session):
+    """Capture from repcount firmware: framed samples, numbered by the device."""
 
+    def __init__(self, opts: CaptureOptions, link: Link) -> None:
+        super().__init__(opts)
+        self.link = link
+        self.rate = 0.0
+        self.lsb = 0.0
+        self.limit = math.inf
+        self.next_index = 0
+        self.out_of_sequence = 0
+        self.dropped = 0  # samples of frames dropped as out of sequence
+        self.wild_run = 0
+        self.last_data = time.monotonic()
 
-def capture_frames(args: argparse.Namespace) -> dict:
-    """Capture from repcount firmware (framed samples, the rate and range from its INFO)."""
-    link = Link(open_port(args.port, args.baud))
-    try:
-        info = link.hello()
-        rate, fs = info.sample_rate_hz, float(info.full_scale_g)
-        writer = Writer(args.out, _meta(args, rate, fs, info.board, {
-            "firmware_version": info.firmware_version, "model_hash": info.model_hash}))
-        labels = Labels(writer, args.activity, _event_kind(args))
-        prog = Progress()
-        limit = math.inf if args.duration is None else round(args.duration * rate)
-        lsb = fs / 32768.0
-        next_index = 0
-        status = Status(sys.stderr, rate)
-        last_flush = last_data = time.monotonic()
-        link.set_mode(P.MODE_CAPTURE)
-        with _keys(sys.stdin.isatty()) as keys:
+    def start(self, info: P.Info) -> None:
+        check_info(info, self.opts.port)
+        self.rate, fs = info.sample_rate_hz, float(info.full_scale_g)
+        self.lsb = fs / 32768.0
+        if self.opts.duration is not None:
+            self.limit = round(self.opts.duration * self.rate)
+        self.begin(self.rate, fs, info.board, {"firmware_version": info.firmware_version,
+                                               "model_hash": info.model_hash})
+
+    def loop(self) -> None:
+        """Record until a stop (duration, q, a signal, silence, the device, the disk)."""
+        self.link.set_mode(P.MODE_CAPTURE)
+        self.last_data = time.monotonic()
+        with keys(self.interactive) as read:
             try:
-                while not prog.stopped_by:
-                    for frame, msg in link.poll():
-                        now = time.monotonic()
+                while not self.prog.stopped_by:
+                    for frame, msg in self.link.poll():
                         if isinstance(msg, P.Samples):
-                            last_data = now
-                            first, xyz = msg.first, msg.xyz
-                            if first < next_index:  # overlaps what was written: keep the new part
-                                xyz, first = xyz[next_index - first :], next_index
-                            xyz = xyz[: max(0, int(min(len(xyz), limit - first)))]
-                            if len(xyz) == 0:
-                                continue
-                            prog.missing += first - next_index
-                            idx = np.arange(first, first + len(xyz))
-                            writer.samples(idx / rate, xyz.astype(np.float64) * lsb)
-                            prog.samples += len(xyz)
-                            prog.arrived(first + len(xyz) - 1, now)
-                            next_index = first + len(xyz)
+                            self.samples(msg)
                         elif frame.type == P.BOOT:
-                            prog.stopped_by, prog.message = "device error", "the device restarted (BOOT)"
+                            self.stop("device error", "the device restarted (BOOT)")
                         elif isinstance(msg, P.Error):
-                            prog.stopped_by = "device error"
-                            prog.message = f"the device reported {msg.describe()}"
-                    t_now = next_index / rate
-                    for key in keys():
-                        labels.key(key, t_now, prog)
-                    if next_index >= limit:
-                        prog.stopped_by, prog.message = "duration", f"recorded {args.duration:g} s"
+                            self.prog.stopped_by = "device error"
+                            self.prog.message = f"the device reported {msg.describe()}"
+                    self.handle_keys(read(), self.next_index / self.rate, (self.next_index - 1) / self.rate)
                     now = time.monotonic()
-                    if now - last_data > SILENCE_TIMEOUT_S:
-                        prog.stopped_by = "silence"
-                        prog.message = (f"no samples for {SILENCE_TIMEOUT_S:g} s: is the board's IMU "
-                                        "working? (the device reported nothing)")
-                    if now - last_flush >= FLUSH_PERIOD_S:
-                        writer.flush()
-                        last_flush = now
-                        status.show(prog, link, labels)
+                    if self.next_index >= self.limit and not self.prog.stopped_by:
+                        self.stop("duration", f"recorded {self.opts.duration:g} s")
+                    if now - self.last_data > SILENCE_TIMEOUT_S:
+                        self.prog.stopped_by = "silence"
+                        self.prog.message = (f"no samples for {SILENCE_TIMEOUT_S:g} s: is the board's IMU "
+                                             "working? (the device reported nothing)")
+                    self.tick(now)
             except LinkError as exc:
-                prog.stopped_by, prog.message = "unplugged", str(exc)
-            except KeyboardInterrupt:
-                prog.stopped_by, prog.message = "interrupt", "stopped with Ctrl-C"
-        status.show(prog, link, labels, force=True)
-        status.done()
-        if prog.stopped_by != "unplugged":
+                self.prog.stopped_by, self.prog.message = "unplugged", str(exc)
+            except (KeyboardInterrupt, DiskError) as exc:
+                self.stopped(exc)
+
+    def samples(self, msg: P.Samples) -> None:
+        """Write one SAMPLES frame's samples at their device index; drop a frame whose index is wild.
+
+        A gap is plausible only as far as lost frames explain it (each held at most
+        MAX_SAMPLES_PER_FRAME samples); anything else is the device's numbering going wrong.
+        """
+        first, xyz, expected = msg.first, msg.xyz, self.next_index
+        budget = P.MAX_SAMPLES_PER_FRAME * self.link.stats.lost + self.dropped - self.prog.missing
+        if first < expected < first + len(xyz):  # overlaps what was written: keep the new part
+            xyz, first = xyz[expected - first:], expected
+        elif not expected <= first <= expected + budget:
+            self.out_of_sequence += 1
+            self.dropped += len(xyz)
+            self.wild_run += 1
+            if self.wild_run >= OUT_OF_SEQUENCE_LIMIT:
+                self.prog.stopped_by = "device error"
+                self.prog.message = (f"the device's sample numbering jumped from {expected} to {first} and "
+                                     f"stayed there ({self.out_of_sequence} frames out of sequence); "
+                                     "restart the device")
+            return
+        self.wild_run = 0
+        self.last_data = now = time.monotonic()
+        xyz = xyz[: max(0, int(min(len(xyz), self.limit - first)))]
+        if len(xyz) == 0:
+            return
+        self.prog.missing += first - expected
+        idx = np.arange(first, first + len(xyz))
+        self.write(idx / self.rate, xyz.astype(np.float64) * self.lsb)
+        self.prog.arrived(first + len(xyz) - 1, now)
+        self.next_index = first + len(xyz)
+
+    def loss_text(self) -> str:
+        wild = f", {self.out_of_sequence} out of sequence" if self.out_of_sequence else ""
+        return f"  lost {self.link.stats.lost} frames, {self.prog.missing} samples{wild}"
+
+    def end(self) -> None:
+        if self.prog.stopped_by != "unplugged":
             try:
-                link.set_mode(P.MODE_IDLE, timeout=0.5)
+                self.link.set_mode(P.MODE_IDLE, timeout=0.5)
             except LinkError:
                 pass
-        _finish(writer, labels, (next_index - 1) / rate if next_index else 0.0, prog)
-    finally:
-        link.close()
-    measured, err = prog.measured_rate()
-    _warn_rate(measured, err, rate, prog)
-    return {
-        "path": str(args.out), "mode": "frames", "stopped_by": prog.stopped_by, "message": prog.message,
-        "board": info.board, "firmware_version": info.firmware_version, "model_hash": info.model_hash,
-        "samples": prog.samples, "duration_s": next_index / rate,
-        "declared_rate_hz": rate, "measured_rate_hz": measured, "measured_rate_stderr_hz": err,
-        "samples_missing": prog.missing, "frames_lost": link.stats.lost,
-        "crc_errors": link.stats.crc_errors, "cobs_errors": link.stats.cobs_errors,
-        "overlong_frames": link.stats.overlong, "duplicate_frames": link.stats.duplicates,
-        "bad_messages": link.bad_messages, "segments": labels.segments, "events": labels.events,
-    }
+        self.link.close()  # the port is free while the counts are asked
+        if self.out_of_sequence:
+            print(f"repcount capture: warning: {self.out_of_sequence} frames with an impossible sample "
+                  f"index were dropped ({self.dropped} samples): the device's numbering went wrong",
+                  file=sys.stderr)
+        self.finish((self.next_index - 1) / self.rate if self.next_index else 0.0)
+
+    def full_report(self, info: P.Info) -> dict:
+        measured, err = self.prog.measured_rate()
+        stats = self.link.stats
+        return {
+            **self.report(), "mode": "frames", "board": info.board, "firmware_version": info.firmware_version,
+            "model_hash": info.model_hash, "duration_s": self.next_index / self.rate,
+            "declared_rate_hz": self.rate, "samples_missing": self.prog.missing, "frames_lost": stats.lost,
+            "crc_errors": stats.crc_errors, "cobs_errors": stats.cobs_errors,
+            "overlong_frames": stats.overlong,
+            "duplicate_frames": stats.duplicates, "bad_messages": self.link.bad_messages,
+            "out_of_sequence_frames": self.out_of_sequence, "samples_dropped_out_of_sequence": self.dropped,
+        }
 
 
-def parse_line(text: str) -> tuple[float, float, float] | None:
-    """x, y, z from one text line ('1.0,2,3', '1 2 3', tab-separated); None if it does not parse."""
-    fields = text.replace(",", " ").replace("\t", " ").split()
-    if len(fields) < 3:
-        return None
-    try:
-        x, y, z = (float(f) for f in fields[:3])
-    except ValueError:
-        return None
-    if not all(math.isfinite(v) for v in (x, y, z)):
-        return None
-    return x, y, z
-
-
-def capture_lines(args: argparse.Namespace) -> dict:
-    """Capture x,y,z text lines of any board: the rate is measured before writing starts."""
-    port = open_port(args.port, args.baud, timeout=0.1)
-    scale = ACCEL_UNITS[args.units]
-    prog = Progress()
-    unparseable = 0
-    pending: list[tuple[float, float, float]] = []
-    writer: Writer | None = None
-    labels: Labels | None = None
-    rate = args.rate
-    start = time.monotonic()
-    last_flush = last_data = start
-    status: Status | None = None
-    index = 0
-    buffer = b""
-    limit = math.inf
-    try:
-        with _keys(sys.stdin.isatty()) as keys:
-            try:
-                while not prog.stopped_by:
-                    try:
-                        chunk = port.read(max(1, port.in_waiting))
-                    except Exception as exc:  # pyserial raises SerialException or OSError
-                        raise LinkError(f"{args.port}: the port went away ({exc}); is the cable in?") \
-                            from None
-                    now = time.monotonic()
-                    buffer += chunk
-                    *lines, buffer = buffer.split(b"\n")
-                    for raw in lines:
-                        xyz = parse_line(raw.decode("ascii", "replace"))
-                        if xyz is None:
-                            unparseable += 1 if raw.strip() else 0
-                            continue
-                        last_data = now
-                        prog.arrived(index, now)
-                        pending.append(xyz)
-                        index += 1
-                    if writer is None and (rate or now - start >= args.rate_window):
-                        rate = rate or _rate_from(prog, args.port, args.rate_window)
-                        extra = {"rate_source": "declared" if args.rate else
-                                 f"measured over {args.rate_window:g} s of line arrivals"}
-                        writer = Writer(args.out, _meta(args, rate, args.full_scale, args.board, extra))
-                        labels = Labels(writer, args.activity, _event_kind(args))
-                        status = Status(sys.stderr, rate)
-                        limit = math.inf if args.duration is None else round(args.duration * rate)
-                    if writer is not None and labels is not None and status is not None:
-                        take = pending[: max(0, int(min(len(pending), limit - prog.samples)))]
-                        if take:
-                            idx = np.arange(prog.samples, prog.samples + len(take))
-                            writer.samples(idx / rate, np.array(take) * scale)
-                            prog.samples += len(take)
-                        pending.clear()
-                        for key in keys():
-                            labels.key(key, prog.samples / rate, prog)
-                        if prog.samples >= limit:
-                            prog.stopped_by, prog.message = "duration", f"recorded {args.duration:g} s"
-                        if now - last_flush >= FLUSH_PERIOD_S:
-                            writer.flush()
-                            last_flush = now
-                            status.show(prog, None, labels)
-                    if now - last_data > SILENCE_TIMEOUT_S:
-                        prog.stopped_by = "silence"
-                        prog.message = (f"no x,y,z lines for {SILENCE_TIMEOUT_S:g} s "
-                                        f"({unparseable} unparseable)")
-            except LinkError as exc:
-                prog.stopped_by, prog.message = "unplugged", str(exc)
-            except KeyboardInterrupt:
-                prog.stopped_by, prog.message = "interrupt", "stopped with Ctrl-C"
-    finally:
-        port.close()
-    if writer is None or labels is None or rate is None:
-        raise UserError(
-            f"{args.port}: {prog.message or 'stopped'} before the rate was measured; nothing written"
-        )
-    if status:
-        status.show(prog, None, labels, force=True)
-        status.done()
-    _finish(writer, labels, (prog.samples - 1) / rate if prog.samples else 0.0, prog)
-    measured, err = prog.measured_rate()
-    _warn_rate(measured, err, rate, prog)
-    print(f"repcount capture: {unparseable} unparseable lines", file=sys.stderr)
-    return {
-        "path": str(args.out), "mode": "lines", "stopped_by": prog.stopped_by, "message": prog.message,
-        "samples": prog.samples, "duration_s": prog.samples / rate, "declared_rate_hz": rate,
-        "measured_rate_hz": measured, "measured_rate_stderr_hz": err, "unparseable_lines": unparseable,
-        "segments": labels.segments, "events": labels.events,
-    }
-
-
-def _warn_rate(measured: float | None, err: float | None, declared: float, prog: Progress) -> None:
-    """Say so when the samples did not arrive at the rate the file declares (over >= 10 s)."""
-    if measured is None or err is None or prog.first_arrival is None or prog.last_arrival is None:
-        return
-    if prog.last_arrival - prog.first_arrival < 10.0:
-        return
-    if abs(measured - declared) > max(3 * err, 0.005 * declared):
-        print(f"repcount capture: warning: samples arrived at {measured:.3f} +- {err:.3f} Hz, not at the "
-              f"{declared:g} Hz the file declares: check the board's IMU rate (or --rate)", file=sys.stderr)
-
-
-def _rate_from(prog: Progress, port: str, window: float) -> float:
-    """The rate measured over the first lines; refused when it cannot be (too few lines)."""
-    rate, err = prog.measured_rate()
-    if rate is None or rate <= 0:
-        raise UserError(
-            f"{port}: too few x,y,z lines in the first {window:g} s to measure the rate; check the baud "
-            "rate and that the board prints one x,y,z line per sample, or pass --rate"
-        )
-    print(f"repcount capture: measured {rate:.2f} +- {err or 0:.2f} Hz over {window:g} s", file=sys.stderr)
-    return round(rate, 2)
+def capture_frames(opts: CaptureOptions) -> dict:
+    """Capture from repcount firmware (the rate and range from its INFO); the JSON report."""
+    check_options(opts, line_mode=False)
+    check_output(opts.out, force=opts.replace)
+    with stop_signals():
+        link = Link(open_port(opts.port, opts.baud))
+        try:
+            info = link.hello()
+            session = FrameSession(opts, link)
+            session.start(info)
+            session.loop()
+            session.end()
+        finally:
+            link.close()
+        warn_rate(*session.prog.measured_rate(), session.rate, session.prog)
+        return session.full_report(info)

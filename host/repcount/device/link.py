@@ -49,12 +49,23 @@ def list_ports() -> list[PortInfo]:
 
 
 def open_port(port: str, baud: int = DEFAULT_BAUD, timeout: float = 0.05) -> serial.SerialBase:
-    """A device path or a pyserial URL, opened; a clear UserError if that fails."""
+    """A device path or a pyserial URL, opened; a clear UserError if that fails.
+
+    A device path is locked for this process alone (pyserial's `exclusive`, an flock on
+    POSIX; Windows opens ports exclusively anyway): a second capture or HIL run on the
+    same board would steal its frames and abort the first, so it is refused instead.
+    URLs have no such lock: a TCP device (the emulator, host-linux) serves one client.
+    """
     try:
         if "://" in port:
             return serial.serial_for_url(port, baudrate=baud, timeout=timeout)
-        return serial.Serial(port, baudrate=baud, timeout=timeout)
+        return serial.Serial(port, baudrate=baud, timeout=timeout, exclusive=True)
     except (serial.SerialException, ValueError, OSError) as exc:
+        if "exclusively lock" in str(exc):
+            raise UserError(
+                f"serial port {port} is in use by another program (another `repcount capture` or "
+                "`repcount hil`?); stop it first, one program at a time can talk to a board"
+            ) from None
         raise UserError(
             f"cannot open serial port {port}: {exc}. List the ports with `repcount ports`; the "
             "emulator and the host-linux device are reached as socket://127.0.0.1:PORT"
