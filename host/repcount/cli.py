@@ -1,9 +1,14 @@
 """The `repcount` command line.
 
-Each subcommand lives in the module that is about its subject and exposes
-`add_arguments(parser)` and `run(args) -> int`. Those modules import nothing heavy at
-module level (no TensorFlow, no tflite_micro, no matplotlib), so `repcount --help` and
-every subcommand's help return quickly; the heavy imports happen inside `run`.
+Each subcommand is one thin module in `repcount.commands` that exposes
+`add_arguments(parser)` and `run(args) -> int` and leaves the work to the library
+packages. Nothing imports anything heavy at module level (TensorFlow, tflite_micro and
+matplotlib only through `repcount.heavy`, inside functions), so `repcount --help` and
+every subcommand's help return quickly.
+
+Errors keep one contract (docs/cli.md): a `UserError` or an `OSError` is one line on
+stderr and exit 2; under `--json` stdout also gets `{"error": ..., "exit_code": ...}`,
+for usage errors too.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import argparse
 import importlib
 import json
 import sys
+from typing import NoReturn
 
 from repcount import __version__
 from repcount.errors import UserError
@@ -35,8 +41,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error under --json also prints the JSON error object."""
+
+    json_requested = False  # set by main() from the command line it parses
+
+    def error(self, message: str) -> NoReturn:
+        if _Parser.json_requested:
+            print(json.dumps({"error": message, "exit_code": 2}))
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="repcount",
         description=(
             "Record accelerometer data, train a tiny int8 counter of rope jumps or steps, "
@@ -61,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    _Parser.json_requested = "--json" in (sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
