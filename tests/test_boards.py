@@ -139,7 +139,7 @@ STUBS = Path(__file__).parent / "c" / "arduino"
 def test_arduino_glue_compiles_warning_free(board_id, tmp_path):
     """The board's glue and the shared Arduino glue, as rendered, against declarations of
     the real libraries' signatures (tests/c/arduino/): -Wall -Wextra -Werror."""
-    firmware.render("jumprope-wrist", board_id, tmp_path, engine="native")
+    firmware.render("jumprope-wrist", board_id, tmp_path, engine="tflm")
     src = tmp_path / "src"
     glue = sorted(src.glob("*.cpp"))
     assert {p.name for p in glue} == {"rc_board.cpp", "rc_arduino.cpp"}
