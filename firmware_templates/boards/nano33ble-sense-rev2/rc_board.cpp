@@ -41,14 +41,12 @@ static void on_data_ready() {
   rc_arduino_push(xyz);
 }
 
-// BOSCH_ACCELEROMETER_ONLY: the result is the BMI270's (the default would return the
-// magnetometer's), and the unused BMM150 is left alone.
+// The handler first (as the library's Interrupts_subclassing example does; it runs only
+// once begin() succeeded). BOSCH_ACCELEROMETER_ONLY: the result is the BMI270's (the
+// default would return the magnetometer's), and the unused BMM150 is left alone.
 int rc_arduino_imu_begin(void) {
-  if (!IMU.begin(BOSCH_ACCELEROMETER_ONLY)) {
-    return -RC_IMU_ERR_BEGIN;
-  }
   IMU.onInterrupt(on_data_ready);
-  return 0;
+  return IMU.begin(BOSCH_ACCELEROMETER_ONLY) ? 0 : -RC_IMU_ERR_BEGIN;
 }
 
 int rc_arduino_imu_service(void) { return 0; }  // samples arrive through on_data_ready
