@@ -291,7 +291,7 @@ def test_line_mode_measures_the_rate_and_counts_bad_lines(tmp_path: Path) -> Non
     out = tmp_path / "lines.rec"
     try:
         cmd = capture_cmd(url, out, "--line-mode", "--rate-window", "1", "--duration", "1.5", "--units", "mg",
-                          "--json")
+                          "--count", "9", "--json")
         result = subprocess.run(cmd,
                                 capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     finally:
@@ -307,6 +307,7 @@ def test_line_mode_measures_the_rate_and_counts_bad_lines(tmp_path: Path) -> Non
     assert len(got.t) == report["samples"] == round(1.5 * report["declared_rate_hz"])
     assert got.acc[0, 1] == pytest.approx(-1e-3)  # mg converted to g
     assert "rate_source" in got.meta.extra
+    assert [(c.start, c.end, c.kind, c.n) for c in got.counts] == [(0, got.t[-1], "jump", 9)]
 
 
 def test_capture_help_explains_every_option() -> None:

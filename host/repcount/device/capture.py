@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 import time
 
 import numpy as np
@@ -34,7 +33,7 @@ from repcount.device.capture_session import (
     stop_signals,
     warn_rate,
 )
-from repcount.device.capture_terminal import keys
+from repcount.device.capture_terminal import keys, say
 from repcount.device.link import Link, LinkError, open_port
 from repcount.errors import UserError
 from repcount.outputs import check_output
@@ -209,9 +208,8 @@ class FrameSession(Session):
                 pass
         self.link.close()  # the port is free while the counts are asked
         if self.out_of_sequence:
-            print(f"repcount capture: warning: {self.out_of_sequence} frames with an impossible sample "
-                  f"index were dropped ({self.dropped} samples): the device's numbering went wrong",
-                  file=sys.stderr)
+            say(f"warning: {self.out_of_sequence} frames with an impossible sample "
+                f"index were dropped ({self.dropped} samples): the device's numbering went wrong")
         self.finish((self.next_index - 1) / self.rate if self.next_index else 0.0)
 
     def full_report(self, info: P.Info) -> dict:

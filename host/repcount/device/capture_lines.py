@@ -10,7 +10,6 @@ Labels, counts, the file and the stops are those of `repcount.device.capture`.
 from __future__ import annotations
 
 import math
-import sys
 import time
 
 import numpy as np
@@ -27,7 +26,7 @@ from repcount.device.capture_session import (
     stop_signals,
     warn_rate,
 )
-from repcount.device.capture_terminal import keys
+from repcount.device.capture_terminal import keys, say
 from repcount.device.link import LinkError, open_port
 from repcount.errors import UserError
 from repcount.outputs import check_output
@@ -55,7 +54,7 @@ def rate_from(prog: Progress, port: str, window: float) -> float:
             f"{port}: too few x,y,z lines in the first {window:g} s to measure the rate; check the baud "
             "rate and that the board prints one x,y,z line per sample, or pass --rate"
         )
-    print(f"repcount capture: measured {rate:.2f} +- {err or 0:.2f} Hz over {window:g} s", file=sys.stderr)
+    say(f"measured {rate:.2f} +- {err or 0:.2f} Hz over {window:g} s")
     return round(rate, 2)
 
 
@@ -148,7 +147,7 @@ def capture_lines(opts: CaptureOptions) -> dict:
     rate = session.rate
     measured, err = session.prog.measured_rate()
     warn_rate(measured, err, rate, session.prog)
-    print(f"repcount capture: {session.unparseable} unparseable lines", file=sys.stderr)
+    say(f"{session.unparseable} unparseable lines")
     return {
         **session.report(), "mode": "lines", "duration_s": session.prog.samples / rate,
         "declared_rate_hz": rate, "unparseable_lines": session.unparseable,

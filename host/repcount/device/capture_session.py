@@ -27,7 +27,7 @@ import numpy as np
 from repcount import __version__
 from repcount.data.recordings import Meta
 from repcount.device.capture_file import CaptureFile, DiskError
-from repcount.device.capture_terminal import CountEntry, Status, ask_count
+from repcount.device.capture_terminal import CountEntry, Status, ask_count, say
 from repcount.device.link import DEFAULT_BAUD
 from repcount.learn import tasks
 
@@ -356,7 +356,7 @@ class Session:
             problem = (f"the recording has {len(labels.segments)} segments (marked with s), not one"
                        if len(labels.segments) != 1 else labels.count_problem(labels.segments[0], n))
             if problem:
-                print(f"repcount capture: warning: --count {n} not written: {problem}", file=sys.stderr)
+                say(f"warning: --count {n} not written: {problem}")
             else:
                 labels.write_count(labels.segments[0], n)
             self.file.commit()
@@ -380,12 +380,11 @@ class Session:
         out = self.opts.out
         if not self.file.created:
             untouched = f"; the existing {out} is untouched" if out.exists() else ""
-            print(f"repcount capture: {self.prog.message}; no samples arrived, so no file was "
-                  f"written{untouched}", file=sys.stderr)
+            say(f"{self.prog.message}; no samples arrived, so no file was "
+                f"written{untouched}")
             return
         n, first, last = self.file.samples_on_disk, self.file.first_t or 0.0, self.file.last_t or 0.0
-        print(f"repcount capture: {self.prog.message}; {n} samples ({last - first:.1f} s) in {out}",
-              file=sys.stderr)
+        say(f"{self.prog.message}; {n} samples ({last - first:.1f} s) in {out}")
 
     def report(self) -> dict:
         """The JSON report's fields both modes share."""
@@ -408,5 +407,5 @@ def warn_rate(measured: float | None, err: float | None, declared: float, prog: 
     if prog.last_arrival - prog.first_arrival < 10.0:
         return
     if abs(measured - declared) > max(3 * err, 0.005 * declared):
-        print(f"repcount capture: warning: samples arrived at {measured:.3f} +- {err:.3f} Hz, not at the "
-              f"{declared:g} Hz the file declares: check the board's IMU rate (or --rate)", file=sys.stderr)
+        say(f"warning: samples arrived at {measured:.3f} +- {err:.3f} Hz, not at the "
+            f"{declared:g} Hz the file declares: check the board's IMU rate (or --rate)")

@@ -21,6 +21,13 @@ from typing import IO
 STATUS_PERIOD_S = 1.0
 
 
+def say(text: str) -> None:
+    """One message on stderr; after SIGHUP the terminal is gone and the message with it, the
+    recording is already closed."""
+    with suppress(OSError, ValueError):
+        print(f"repcount capture: {text}", file=sys.stderr, flush=True)
+
+
 @contextmanager
 def keys(enabled: bool) -> Iterator[Callable[[], str]]:
     """Single key presses from the terminal on stdin, without echo; "" when none (or no terminal).
