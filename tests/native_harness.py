@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from repcount.firmware import templates
 from repcount.firmware.native import generate as native
+from repcount.firmware.native import stream
 from repcount.learn.tflite_model import TfliteModel
 
 CFLAGS = ["-std=c99", "-O1", "-g0", "-Wall", "-Wextra", "-Werror", "-pedantic"]
@@ -81,11 +82,11 @@ def _sanitizers(cc: str, work: Path) -> list[str]:
     return SANITIZE if ok.returncode == 0 else []
 
 
-def render_model(model: TfliteModel, out_dir: Path) -> None:
-    """The generated engine, the core headers it includes as they stand (rc_engine.h, which it
-    implements, and rc_requant.h), and an rc_config.h with the only facts of a firmware's
-    rc_config.h that the engine reads: the model's lengths."""
-    native.generate(model, out_dir)
+def render_model(model: TfliteModel, out_dir: Path, geometry: stream.Geometry | None = None) -> None:
+    """The generated engine (streaming for `geometry` if given), the core headers it includes
+    as they stand (rc_engine.h, which it implements, and rc_requant.h), and an rc_config.h
+    with the only facts of a firmware's rc_config.h that the engine reads: the model's lengths."""
+    native.generate(model, out_dir, geometry)
     for header in ("rc_engine.h", "rc_requant.h"):
         shutil.copyfile(templates.root() / "core" / header, out_dir / header)
     lengths = {"RC_INPUT_LEN": model.inputs[0], "RC_OUTPUT_LEN": model.outputs[0]}
@@ -94,14 +95,16 @@ def render_model(model: TfliteModel, out_dir: Path) -> None:
 
 
 def run_all(
-    models: list[TfliteModel], inputs: list[np.ndarray], work: Path, jobs: int = 2
+    models: list[TfliteModel], inputs: list[np.ndarray], work: Path, jobs: int = 2,
+    geometries: list[stream.Geometry | None] | None = None,
 ) -> list[np.ndarray]:
-    """Outputs of each model's generated C on its inputs (array [runs, *input shape])."""
+    """Outputs of each model's generated C on its inputs (array [runs, *input shape]), the
+    engines streaming for their `geometries` where given (the runs in order, as windows)."""
     cc = compiler()
     flags = CFLAGS + _sanitizers(cc, work)
     units = []
     for j, model in enumerate(models):
-        render_model(model, work / f"m{j}")
+        render_model(model, work / f"m{j}", geometries[j] if geometries else None)
         wrapper = work / f"w{j}.c"
         renames = "".join(f"#define {name} rc_m{j}_{name[len('rc_engine_'):]}\n" for name in _API)
         wrapper.write_text(f'{renames}#include "m{j}/rc_engine_native.c"\n')
@@ -205,11 +208,12 @@ def _array(name: str, values: np.ndarray) -> str:
 
 
 def run_m4(models: list[TfliteModel], inputs: list[np.ndarray], expected: list[np.ndarray], work: Path,
-           timeout: float = 120.0) -> tuple[int, int]:
-    """(mismatching bytes, compared bytes) of the engines built for Cortex-M4F and run in QEMU."""
+           timeout: float = 120.0, geometries: list[stream.Geometry | None] | None = None) -> tuple[int, int]:
+    """(mismatching bytes, compared bytes) of the engines built for Cortex-M4F and run in QEMU,
+    streaming for their `geometries` where given."""
     units = []
     for j, model in enumerate(models):
-        render_model(model, work / f"m{j}")
+        render_model(model, work / f"m{j}", geometries[j] if geometries else None)
         renames = "".join(f"#define {name} rc_m{j}_{name[len('rc_engine_'):]}\n" for name in _API)
         (work / f"w{j}.c").write_text(f'{renames}#include "m{j}/rc_engine_native.c"\n')
         units.append(work / f"w{j}.c")

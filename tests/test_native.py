@@ -21,6 +21,7 @@ from repcount.errors import UserError
 from repcount.firmware import engines
 from repcount.firmware.native import generate as native
 from repcount.firmware.native import ops as native_ops
+from repcount.firmware.native import stream
 from repcount.learn import tflm
 from repcount.learn.tflite_model import read
 from tflite_builder import GENERATORS, INT8, ModelBuilder, random_model
@@ -244,9 +245,32 @@ def test_build_needs_no_acle_header(tmp_path: Path, cpu: str, dsp: bool) -> None
     assert r.returncode == 0 and r.stderr == "", r.stderr
     asm = subprocess.run(["arm-none-eabi-objdump", "-d", str(obj)], capture_output=True, text=True,
                          check=True).stdout
-    block = asm[asm.index("<rc_conv_block>:"):]
-    block = block[: block.find("\n\n")]
-    used = {name for name in ("smlad", "sxtb16") if f"\t{name}" in block}
-    assert used == ({"smlad", "sxtb16"} if dsp else set()), block
+    used = {name for name in ("smlad", "sxtb16") if f"\t{name}" in asm}
+    assert used == ({"smlad", "sxtb16"} if dsp else set()), asm
     if dsp:
+        block = asm[asm.index("<rc_dot4>:"):]
+        block = block[: block.find("\n\n")]
         assert "ror #8" in block, "the second SXTB16 takes bytes 1 and 3 by its own rotation"
+        assert block.count("ldmia.w\tr") == 2, "two LDM load the block's eight weight words per input word"
+
+
+def test_streaming_says_why_a_model_runs_on_windows(tmp_path: Path) -> None:
+    """A chain of (5, 1) SAME convolutions streams when the counted steps are far enough from
+    the window's edges; otherwise the generator says why and the engine runs on windows."""
+    model = read(_conv_chain(tail="LOGISTIC"))
+    # the output has 8 channels: flat 160..223 are steps 20..27
+    assert native.streaming(model, stream.Geometry(64, 16, 160, 64)) == (
+        True, "computes each layer's new steps only: 24,320 of 138,240 MACs per inference")
+    refusals = {
+        stream.Geometry(64, 16, 0, 64): "padding reaches the counted outputs: layer 3 needs input steps -2",
+        stream.Geometry(64, 64, 160, 64): "hop 64 does not make overlapping windows of 64",
+        stream.Geometry(32, 16, 160, 64): "is not a window of 32 steps",
+        stream.Geometry(64, 16, 510, 8): "the counted slice 510+8 is not inside the output",
+    }
+    for geometry, why in refusals.items():
+        streams, reason = native.streaming(model, geometry)
+        assert not streams and reason.startswith("runs on whole windows: ") and why in reason, reason
+    native.generate(model, tmp_path, stream.Geometry(64, 16, 0, 64))
+    assert "rc_stream" not in (tmp_path / "rc_engine_native.c").read_text()
+    native.generate(model, tmp_path, stream.Geometry(64, 16, 160, 64))
+    assert "rc_stream(input);" in (tmp_path / "rc_engine_native.c").read_text()

@@ -375,3 +375,66 @@ class RandomModel:
 def random_model(seed: int, max_ops: int = 5) -> bytes:
     """The .tflite bytes of random model number `seed` (deterministic)."""
     return RandomModel(np.random.default_rng(seed), max_ops).build()
+
+
+@dataclass(frozen=True)
+class StreamCase:
+    """A random counting model and the pipeline's windows over it (native/stream.py)."""
+
+    data: bytes
+    window: int
+    hop: int
+    take_start: int
+    take_count: int
+
+
+class RandomStream(RandomModel):
+    """Models of the shipped models' kind with random sizes: (k, 1) convolutions over a
+    one-column window, any stride, SAME or VALID, 1, 2, 3 or odd channel counts, LOGISTIC
+    or QUANTIZE after some of them, RESHAPEd to a vector or not; and a hop that is a whole
+    number of steps at every layer, with a counted slice somewhere in the output (so padding
+    reaches it in some models: those must run on windows)."""
+
+    CHANNELS = (1, 2, 3, 5, 7, 8, 12)
+
+    def time_conv(self, x: Act, stride: int) -> Act:
+        kh = int(self.rng.integers(1, min(7, x.shape[1] + 1)))
+        pad = self.padding()
+        oh = self.conv_out(x.shape[1], kh, stride, 1, pad)
+        ic, oc = x.shape[3], int(self.rng.choice(self.CHANNELS))
+        w, ws = self.weights((oc, kh, 1, ic), bool(self.rng.integers(0, 2)), 0)
+        wt = self.b.tensor(w.shape, INT8, ws, np.zeros(len(ws), np.int64), 0, w)
+        bt = self.bias(x, ws, oc)
+        y = self.b.act((1, oh, 1, oc), self.out_scale(x, float(np.median(ws)), kh * ic), self.zp())
+        o = self.b.s.Conv2DOptionsT()
+        o.padding, o.strideH, o.strideW, o.dilationHFactor, o.dilationWFactor = pad, stride, 1, 1, 1
+        o.fusedActivationFunction = self.activation()
+        self.b.op("CONV_2D", [x.index, wt, bt], [y.index], o, "Conv2DOptions")
+        return y
+
+    def case(self) -> StreamCase:
+        rng = self.rng
+        strides = [int(rng.choice([1, 1, 2])) for _ in range(int(rng.integers(1, 5)))]
+        total = int(np.prod(strides))
+        window = total * int(rng.integers(8, 25))
+        x = self.b.act((1, window, 1, int(rng.choice([1, 2, 3, 3, 5]))), self.scale(0.01, 0.1), self.zp())
+        first = x
+        for stride in strides:
+            x = self.time_conv(x, stride)
+            if rng.random() < 0.25:
+                x = self.logistic(x) if rng.integers(0, 2) else self.quantize(x)
+        if rng.random() < 0.5:
+            x = self.logistic(x)
+        if rng.random() < 0.5:
+            x = self.reshape(x)
+        size = int(np.prod(x.shape))
+        take_count = int(rng.integers(1, size + 1)) if rng.random() < 0.2 else max(1, size // 3)
+        take_start = int(rng.integers(0, size - take_count + 1))
+        hop = total * int(rng.integers(1, max(2, window // total)))
+        return StreamCase(self.b.finish([first.index], [x.index]), window, min(hop, window - total),
+                          take_start, take_count)
+
+
+def random_stream_case(seed: int) -> StreamCase:
+    """Random streaming case number `seed` (deterministic)."""
+    return RandomStream(np.random.default_rng(seed)).case()

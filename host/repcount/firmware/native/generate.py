@@ -30,6 +30,7 @@ import numpy as np
 
 from repcount.errors import UserError
 from repcount.firmware import engines
+from repcount.firmware.native import stream
 from repcount.firmware.native.ops import Kernel, builder_of, kernels_of
 from repcount.firmware.templates import render_to
 from repcount.learn.tflite_model import TfliteModel
@@ -170,12 +171,10 @@ def _fixed_point_constants() -> dict[str, int]:
     return c
 
 
-
-def context(model: TfliteModel) -> dict:
-    """Everything the native engine's templates need, from the model alone."""
-    _check(model)
-    plan = plan_arena(model)
-    kernels = _kernels(model, plan)
+def _calls(model: TfliteModel, kernels: list[Kernel], plan: ArenaPlan | None) -> tuple[list, list, list]:
+    """(consts, tables, calls) of the kernels: each call's struct rc_pJ with its constant
+    arrays and RAM tables, and its tensor arguments where the arena plan put them (none
+    when streaming: the stream's rings are its operands)."""
     consts = []
     used_consts = sorted({i for k in kernels for i in k.inputs if model.tensors[i].data is not None})
     for i in used_consts:
@@ -190,30 +189,80 @@ def context(model: TfliteModel) -> dict:
         for key, size in k.tables.items():
             fields[key] = f"rc_k{j}_{key}"
             tables.append(dict(name=fields[key], size=size))
-        calls.append(dict(
-            func=k.func, struct=k.struct, name=f"rc_p{j}", fields=fields, init=k.init,
-            args=[plan.where[i] for i in k.inputs] + [plan.where[i] for i in k.outputs],
-        ))
+        args = [] if plan is None else [plan.where[i] for i in (*k.inputs, *k.outputs)]
+        calls.append(dict(func=k.func, struct=k.struct, name=f"rc_p{j}", fields=fields, init=k.init,
+                          args=args))
+    return consts, tables, calls
+
+
+def _stream_context(p: stream.Plan) -> dict:
+    """The stream's stages for the template: which rc_pJ each runs, and their geometry."""
+    stages, j = [], 0
+    for s in p.stages:
+        post = [dict(func=f"{k.func}_n", name=f"rc_p{j + 1 + i}") for i, k in enumerate(s.post)]
+        stages.append(dict(conv=f"rc_p{j}", post=post, bytes=stream.ring_bytes(s), stride=s.stride, pad=s.pad,
+                           taps=s.taps, shift=s.shift, lo=s.lo, hi=s.hi, cap=s.cap, row=s.channels))
+        j += 1 + len(s.post)
+    last = p.stages[-1]
+    return dict(window=p.geometry.window, hop=p.geometry.hop, in_row=p.in_channels, overlap=p.overlap_bytes,
+                stages=stages, out_zp=p.out_zp, out_begin=last.lo * last.channels,
+                out_end=(last.hi + 1) * last.channels)
+
+
+def streaming(model: TfliteModel, geometry: stream.Geometry) -> tuple[bool, str]:
+    """(True, what it saves) if the engine streams for these windows, else (False, why not)."""
+    _check(model)
+    try:
+        p = stream.plan(model, geometry)
+    except stream.NotStreamable as exc:
+        return False, f"runs on whole windows: {exc}"
+    window = macs(model)
+    return True, f"computes each layer's new steps only: {p.macs:,} of {window:,} MACs per inference"
+
+
+def context(model: TfliteModel, geometry: stream.Geometry | None = None) -> dict:
+    """Everything the native engine's templates need, from the model alone, or streaming
+    for these windows if the model can (stream.py; otherwise whole windows)."""
+    _check(model)
+    p: stream.Plan | None = None
+    if geometry is not None:
+        try:
+            p = stream.plan(model, geometry)
+        except stream.NotStreamable:
+            p = None
+    if p is None:
+        arena = plan_arena(model)
+        kernels = _kernels(model, arena)
+        consts, tables, calls = _calls(model, kernels, arena)
+        arena_bytes, window = arena.arena_bytes, max((k.window for k in kernels), default=0)
+        extra: set[str] = set()
+    else:
+        kernels = [k for s in p.stages for k in (s.conv, *s.post)]
+        consts, tables, calls = _calls(model, kernels, None)
+        arena_bytes, window, extra = p.state_bytes, p.stages[0].conv.window, {"copy"}
+    helpers = engines.native_kernel_helpers()
     gin, gout = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]
     return dict(
         model_hash=model.model_hash,
         input_len=gin.size,
         output_len=gout.size,
-        arena_bytes=plan.arena_bytes,
-        window_bytes=max((k.window for k in kernels), default=0),
+        arena_bytes=arena_bytes,
+        window_bytes=window,
         kernels=sorted({k.func for k in kernels}),
-        helpers=sorted({h for k in kernels for h in engines.native_kernel_helpers()[k.func]}),
+        helpers=sorted({h for k in kernels for h in helpers[k.func]} | extra),
         consts=consts,
         tables=tables,
         calls=calls,
-        macs=sum(k.macs for k in kernels),
+        macs=sum(k.macs for k in kernels) if p is None else p.macs,
         fx=_fixed_point_constants(),
+        stream=None if p is None else _stream_context(p),
     )
 
 
-def generate(model: TfliteModel, out_dir: Path) -> list[Path]:
-    """Write rc_engine_native.c (implements core/rc_engine.h) into out_dir; return the files."""
-    ctx = context(model)
+def generate(model: TfliteModel, out_dir: Path, geometry: stream.Geometry | None = None) -> list[Path]:
+    """Write rc_engine_native.c (implements core/rc_engine.h) into out_dir; return the files.
+    With the pipeline's geometry the engine streams when the model can (`streaming`)."""
+    ctx = context(model, geometry)
     return [render_to("engines/native/rc_engine_native.c.j2", ctx, Path(out_dir) / "rc_engine_native.c")]
 
 
