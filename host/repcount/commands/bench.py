@@ -28,7 +28,7 @@ Takes 20-30 minutes on 2 cores; --quick is a smoke run of a few minutes (no trai
 Examples:
   repcount bench --out bench/results.json --markdown bench/results.md     (make bench)
   repcount bench --quick --out /tmp/bench.json --markdown /tmp/bench.md
-  repcount bench --render --out bench/results.json --readme README.md     (table only)
+  repcount bench --render --out bench/results.json --readme README.md     (table and verdicts only)
   repcount bench --json > results.json
 """
 
@@ -55,7 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help="smoke run: a few held-out sessions, no training, no demo")  # fmt: skip
     p.add_argument("--render", action="store_true",
-                   help="measure nothing: regenerate the table from the results in --out")  # fmt: skip
+                   help="measure nothing: regenerate the table, and the verdicts in --out, from the "
+                        "figures in --out")  # fmt: skip
     p.add_argument("--models", type=Path, nargs="+", metavar="DIR",
                    help="bench these model directories instead of the shipped models/*")  # fmt: skip
     p.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR and keep it (default: a temp dir)")
@@ -71,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.readme}: no such file to put the table in")
     if args.render:
         obj = load_results(args.out)
+        # the figures stay as measured; the verdicts and target descriptions are today's
         obj["checks"] = benchreport.checks(obj)
+        args.out.write_text(json.dumps(obj, indent=2) + "\n")
     else:
         dirs = model_dirs(args.models)
         if args.keep:
