@@ -699,3 +699,28 @@ def test_a_write_cut_short_by_a_full_disk_keeps_whole_lines_and_the_label(
     assert 50 < len(got.t) < 100 and not got.warnings  # whole lines only: nothing torn
     assert f.samples_on_disk == len(got.t)
     assert [(s.start, s.end) for s in got.segments] == [(0, got.t[-1])]
+
+
+def test_a_duration_shorter_than_two_samples_is_refused_and_touches_nothing(tmp_path: Path) -> None:
+    """The issue's `--duration 0.001` onto an existing file: refused once the rate is known, file intact."""
+    device = FakeDevice(fake_info(), [0, 10, 20])
+    out = tmp_path / "old.rec"
+    out.write_bytes(b"precious")
+    try:
+        result = subprocess.run(capture_cmd(device.url, out, "--duration", "0.001", "--force"),
+                                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    finally:
+        device.close()
+    assert "--duration 0.001 s is 0 samples at 50 Hz; a recording needs at least 2" in _one_error_line(result)
+    assert out.read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize(("name", "said"), [("dir.rec", "is a directory; name a file"),
+                                            ("x.csv", "recordings end in .rec")])
+def test_an_out_that_cannot_be_a_recording_is_refused(tmp_path: Path, name: str, said: str) -> None:
+    out = tmp_path / name
+    if name == "dir.rec":
+        out.mkdir()
+    result = subprocess.run(capture_cmd("/dev/does-not-exist", out), capture_output=True, text=True,
+                            timeout=60, stdin=subprocess.DEVNULL)
+    assert said in _one_error_line(result)

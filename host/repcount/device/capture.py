@@ -30,6 +30,7 @@ from repcount.device.capture_session import (
     SILENCE_TIMEOUT_S,
     CaptureOptions,
     Session,
+    sample_limit,
     stop_signals,
     warn_rate,
 )
@@ -126,13 +127,13 @@ class FrameSession(Session):
         self.dropped = 0  # samples of frames dropped as out of sequence
         self.wild_run = 0
         self.last_data = time.monotonic()
+        self.imu_overruns: int | None = None  # the device's STATS after the capture, if it answered
 
     def start(self, info: P.Info) -> None:
         check_info(info, self.opts.port)
         self.rate, fs = info.sample_rate_hz, float(info.full_scale_g)
         self.lsb = fs / 32768.0
-        if self.opts.duration is not None:
-            self.limit = round(self.opts.duration * self.rate)
+        self.limit = sample_limit(self.opts.duration, self.rate)
         self.begin(self.rate, fs, info.board, {"firmware_version": info.firmware_version,
                                                "model_hash": info.model_hash})
 
@@ -204,9 +205,13 @@ class FrameSession(Session):
         if self.prog.stopped_by != "unplugged":
             try:
                 self.link.set_mode(P.MODE_IDLE, timeout=0.5)
+                self.imu_overruns = self.link.device_stats(timeout=0.5).imu_overruns
             except LinkError:
                 pass
         self.link.close()  # the port is free while the counts are asked
+        if self.imu_overruns:
+            say(f"warning: the device lost {self.imu_overruns} IMU samples it could not keep up with "
+                "(STATS imu_overruns): the recording is that much shorter than the time it spans")
         if self.out_of_sequence:
             say(f"warning: {self.out_of_sequence} frames with an impossible sample "
                 f"index were dropped ({self.dropped} samples): the device's numbering went wrong")
@@ -223,6 +228,7 @@ class FrameSession(Session):
             "overlong_frames": stats.overlong,
             "duplicate_frames": stats.duplicates, "bad_messages": self.link.bad_messages,
             "out_of_sequence_frames": self.out_of_sequence, "samples_dropped_out_of_sequence": self.dropped,
+            "imu_overruns": self.imu_overruns,
         }
 
 

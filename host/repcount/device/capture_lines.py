@@ -23,6 +23,7 @@ from repcount.device.capture_session import (
     CaptureOptions,
     Progress,
     Session,
+    sample_limit,
     stop_signals,
     warn_rate,
 )
@@ -95,8 +96,7 @@ class LineSession(Session):
         self.rate = self.rate or rate_from(self.prog, o.port, o.rate_window)
         source = "declared" if o.rate else f"measured over {o.rate_window:g} s of line arrivals"
         self.begin(self.rate, o.full_scale, o.board, {"rate_source": source})
-        if o.duration is not None:
-            self.limit = round(o.duration * self.rate)
+        self.limit = sample_limit(o.duration, self.rate)
 
     def loop(self) -> None:
         with keys(self.interactive) as read:

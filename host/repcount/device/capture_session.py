@@ -29,6 +29,7 @@ from repcount.data.recordings import Meta
 from repcount.device.capture_file import CaptureFile, DiskError
 from repcount.device.capture_terminal import CountEntry, Status, ask_count, say
 from repcount.device.link import DEFAULT_BAUD
+from repcount.errors import UserError
 from repcount.learn import tasks
 
 FLUSH_PERIOD_S = 0.5  # well inside the promised second
@@ -58,6 +59,17 @@ class CaptureOptions:
 
 class Stopped(KeyboardInterrupt):
     """SIGTERM or SIGHUP: handled exactly like Ctrl-C, with the signal's name in the message."""
+
+
+def sample_limit(duration: float | None, rate: float) -> float:
+    """How many samples --duration asks for at `rate`; fewer than two make no recording."""
+    if duration is None:
+        return math.inf
+    limit = round(duration * rate)
+    if limit < 2:
+        raise UserError(f"--duration {duration:g} s is {limit} samples at {rate:g} Hz; a recording "
+                        f"needs at least 2 (--duration {2 / rate:g} or more)")
+    return limit
 
 
 def event_kind(activity: str, given: str | None) -> str:
