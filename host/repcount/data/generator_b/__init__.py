@@ -48,7 +48,7 @@ def _check(activity: str, mount: str, rate: float, minutes: float) -> None:
 
 
 def _compose(fr: Frame, activity: str, total: float) -> None:
-    """Jump-rope sessions: bouts, rests and now and then a distractor; distractor sessions: those only."""
+    """Jump-rope sessions: bouts, rests, now and then walking or arm circles; distractors: those only."""
     rng = fr.rng
     t = rng.uniform(3, 8)
     activities.idle(fr, 0.0, t)
@@ -59,8 +59,9 @@ def _compose(fr: Frame, activity: str, total: float) -> None:
             t = activities.jump_bout(fr, t, max(int(bout * 2.0), 4))
             continue
         if activity == "jump-rope":
-            kind = str(rng.choice(["idle", "walking", "arm-circles", "running-in-place"],
-                                  p=[0.7, 0.1, 0.1, 0.1]))
+            # Running in place and jumping jacks stay in distractor sessions, where false counts
+            # are measured; here they would mix false counts into the jumpers' count errors.
+            kind = str(rng.choice(["idle", "walking", "arm-circles"], p=[0.75, 0.125, 0.125]))
         else:
             last = fr.segments[-1][2]
             kind = str(rng.choice([d for d in DISTRACTORS if d != last]))
