@@ -8,6 +8,10 @@ people of the *other* generator, both directions (docs/signal-model-b.md):
   A (wide population)    -> held-out people of B
   B                      -> held-out people of A (default population)
 
+  A (wide population) with training-time augmentation (repcount.learn.augment: two
+    warped, scaled, turned, noisy, clipped copies of each recording instead of two
+    turned ones) -> held-out people of B
+
 plus the shipped models (models/jumprope-wrist, models/jumprope-handle) on B's held-out
 people: today's models on a generator they never saw. Each row prints the int8 model's
 count MAPE, its worst person (with the signed count error), and false counts per hour of
@@ -30,6 +34,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from repcount.data.recordings import save
+from repcount.learn.augment import augmented_copies
+from repcount.learn.evaluation import load_data
 
 ROOT = Path(__file__).resolve().parents[1]
 REPCOUNT = os.environ.get("REPCOUNT", str(ROOT / ".venv" / "bin" / "repcount"))
@@ -75,14 +83,26 @@ def datasets(work: Path, mount: str, args: argparse.Namespace) -> tuple[dict, di
     return train, heldout
 
 
+def augmented_set(sources: list[Path], out: Path, copies: int) -> list[Path]:
+    """The recordings of `sources` and `copies` augmented copies of each, written to `out` (once)."""
+    if not out.is_dir():
+        tmp = out.with_name(out.name + ".partial")
+        tmp.mkdir(parents=True, exist_ok=True)
+        recs = load_data([str(s) for s in sources])
+        for k, rec in enumerate(augmented_copies(recs, copies, seed=1)):
+            save(rec, tmp / f"{rec.meta.user}-{k:04d}.rec")
+        tmp.rename(out)
+    return [out]
+
+
 def train(work: Path, name: str, mount: str, data: list[Path], test: list[Path],
-          args: argparse.Namespace) -> Path:
+          args: argparse.Namespace, extra: tuple[str, ...] = ()) -> Path:
     out = work / "models" / f"{name}-{mount}"
     if args.reuse_models and (out / "card.json").exists():
         return out
     run(["train", "--task", "jump-rope", "--mount", mount, "--data", *map(str, data),
          "--test-data", *map(str, test), "--quick", "--epochs", str(args.epochs), "--seed", "1",
-         "--out", str(out), "--force"])
+         "--out", str(out), "--force", *extra])
     return out
 
 
@@ -126,6 +146,11 @@ def main() -> int:
             model = train(args.work, name, mount, train_sets[name], heldout[own], args)
             rows.append((f"quick {name} {mount}", other.upper(), evaluate(model, heldout[other])))
             rows.append((f"quick {name} {mount}", own.upper() + " (own)", evaluate(model, heldout[own])))
+        # Augmented copies replace the turned ones (augment turns them too): the same amount of data.
+        aug = augmented_set(train_sets["a-wide"], args.work / "data" / f"a-wide-aug-{mount}-train", 2)
+        model = train(args.work, "a-wide+aug", mount, aug, heldout["a"], args, ("--rotations", "0"))
+        rows.append((f"quick a-wide+aug {mount}", "B", evaluate(model, heldout["b"])))
+        rows.append((f"quick a-wide+aug {mount}", "A (own)", evaluate(model, heldout["a"])))
     print(f"\n{'model':28} {'tested on':10} {'MAPE':>7} {'worst person':>26} {'false/h':>8}")
     for name, tested, r in rows:
         worst = f"{r['worst_user']} {r['worst_error']:+.1%}"
