@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from repcount.data.recordings import Recording
 from repcount.errors import UserError
@@ -170,15 +171,18 @@ def _check_events(recs: Sequence[Recording], task: tasks.Task) -> None:
 
 
 def _cross_validate(
-    data: list[Recording], req: Request, task: tasks.Task, cfg: Config, progress: Progress
+    data: list[Recording], req: Request, task: tasks.Task, cfg: Config, progress: Progress, init: Any = None
 ) -> tuple[dict[str, dict], dict[str, Trained]]:
-    """Leave-one-user-out over `req.cv_users`: each fold's held-out figures and model."""
+    """Leave-one-user-out over `req.cv_users`: each fold's held-out figures and model.
+
+    With `--init` every fold is fine-tuned from the same float model, as the model written is.
+    """
     results, models = {}, {}
     if req.cv_users:
         folds.check_users("--cv-users", req.cv_users, data)
     for u in req.cv_users:
         progress(f"leave-one-user-out fold: holding out {u}")
-        fold = fit([r for r in data if r.meta.user != u], task, cfg, req.seed, progress)
+        fold = fit([r for r in data if r.meta.user != u], task, cfg, req.seed, progress, init)
         fold_card = make_card("fold", task, cfg, fold, req.mount or MIXED)
         results[u] = held_out(fold_card, fold, [r for r in data if r.meta.user == u], progress)
         models[u] = fold
@@ -214,14 +218,15 @@ def train(req: Request, progress: Progress) -> dict:
     data, recs, test = _load(req, task, init)
     recs, count_only = finetune.place_counts(recs, task, init, progress)
     _check_events(recs, task)
-    fold_results, fold_models = _cross_validate(data, req, task, cfg, progress)
+    init_float = init.float_model if init else None
+    fold_results, fold_models = _cross_validate(data, req, task, cfg, progress, init_float)
     held_users = sorted({r.meta.user for r in test})
     reused = held_users[0] if len(held_users) == 1 and held_users[0] in fold_models else None
     if reused:
         progress(f"the model written is the fold without {reused} (the same data and seed)")
         trained = fold_models[reused]
     else:
-        trained = fit(recs, task, cfg, req.seed, progress, init.float_model if init else None)
+        trained = fit(recs, task, cfg, req.seed, progress, init_float)
     card = make_card(req.out.name, task, cfg, trained, req.mount or MIXED)
     metrics_obj: dict = {}
     if reused:
