@@ -36,7 +36,7 @@ def quiet_tf_env() -> None:
 
 
 @contextlib.contextmanager
-def _silenced_stderr() -> Iterator[None]:
+def silenced_stderr() -> Iterator[None]:
     """Send file descriptor 2 to /dev/null: C++ code (absl, CUDA stubs) writes there directly."""
     sys.stderr.flush()
     saved = os.dup(2)
@@ -57,7 +57,7 @@ def tensorflow() -> ModuleType:
     warnings.filterwarnings("ignore", module=r"tf_keras.*")
     warnings.filterwarnings("ignore", module=r"tensorflow_model_optimization.*")
     warnings.filterwarnings("ignore", category=UserWarning, message=r".*[Cc]onvert.*")
-    with _silenced_stderr():
+    with silenced_stderr():
         import tensorflow as tf
     tf.get_logger().setLevel("ERROR")
     with contextlib.suppress(ImportError):
@@ -70,7 +70,7 @@ def tensorflow() -> ModuleType:
 def keras() -> ModuleType:
     """`tf_keras` (Keras 2, which tfmot needs), after a quiet TensorFlow import."""
     tensorflow()
-    with _silenced_stderr():
+    with silenced_stderr():
         import tf_keras
     return tf_keras
 
@@ -78,7 +78,7 @@ def keras() -> ModuleType:
 def tfmot() -> ModuleType:
     """`tensorflow_model_optimization`, after a quiet TensorFlow import."""
     tensorflow()
-    with _silenced_stderr():
+    with silenced_stderr():
         import tensorflow_model_optimization
     return tensorflow_model_optimization
 
@@ -86,7 +86,7 @@ def tfmot() -> ModuleType:
 def tflm_runtime() -> Any:
     """`tflite_micro.runtime`: TFLM's own kernels on the host, the int8 reference."""
     quiet_tf_env()
-    with _silenced_stderr():
+    with silenced_stderr():
         from tflite_micro import runtime
     return runtime
 

@@ -86,7 +86,8 @@ def convert(qat_model: Any, batch1_float_model: Any, q: InputQuant, representati
             yield [x[None].astype(np.float32)]
 
     conv.representative_dataset = rep
-    return bytes(conv.convert())
+    with heavy.silenced_stderr():  # the converter's C++ prints its settings; its errors still raise
+        return bytes(conv.convert())
 
 
 def check(model: tflite_model.TfliteModel, q: InputQuant | None = None, engine: str = "native") -> None:
