@@ -12,9 +12,11 @@ saturates, counts rescaled to the model's range, rounded half away from zero).
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -183,3 +185,18 @@ def test_a_slow_engine_makes_overruns_that_are_counted_never_a_silently_shorter_
     fast = build_device(tmp_path / "fast")
     taken, overruns = _run_until_the_imu_ends(fast, _recording(tmp_path / "short.rec", 300), "2")
     assert (taken, overruns) == (300, 0)
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a host C compiler")
+def test_capture_reports_the_devices_imu_overruns(tmp_path):
+    """`repcount capture` asks the device's STATS when it stops and reports imu_overruns."""
+    exe = build_device(tmp_path / "device")
+    out = tmp_path / "cap.rec"
+    with running_device(exe, "--imu", str(_recording(tmp_path / "imu.rec", 200)), "--speed", "0") as dev:
+        result = subprocess.run(
+            [sys.executable, "-m", "repcount.cli", "capture", "--port", dev.url, "--out", str(out),
+             "--activity", "jump-rope", "--user", "u01", "--mount", "wrist", "--duration", "2", "--json"],
+            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["samples"] == 100 and report["imu_overruns"] == 0

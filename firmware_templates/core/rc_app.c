@@ -25,7 +25,7 @@ static uint8_t tx_wire[RC_MAX_WIRE];
 static uint8_t payload[RC_MAX_PAYLOAD];
 static uint8_t mode = RC_MODE_IDLE;
 static int engine_status;
-static uint32_t imu_overruns; /* IMU samples the board lost (rc_app_imu_overrun), since start-up */
+static uint32_t imu_overruns; /* IMU samples the board lost (rc_app_imu_overrun) in this capture or run */
 
 /* capture */
 static int16_t batch[RC_CAPTURE_BATCH][RC_CHANNELS];
@@ -119,6 +119,9 @@ static void enter_mode(uint8_t m)
         m = RC_MODE_IDLE;
     }
     mode = m;
+    if (m == RC_MODE_CAPTURE || m == RC_MODE_RUN) {
+        imu_overruns = 0; /* STATS reports the losses of this capture or run */
+    }
     rc_pipeline_reset();
     batch_n = 0;
     captured = 0;

@@ -203,8 +203,8 @@ class LinkStats:
 @dataclass
 class DeviceStats(LinkStats):
     """A device's STATS: its receiver's counters, then the IMU samples it lost before its app
-    could take them (its sample queue or its IMU's FIFO was full) since start-up. A capture or
-    a run whose count grew lost that many samples: the stream is shorter than its time span."""
+    could take them (its sample queue or its IMU's FIFO was full) since the current or last
+    capture or run began: that many samples short of the time the stream spans."""
 
     imu_overruns: int = 0
 
