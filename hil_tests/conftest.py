@@ -230,7 +230,8 @@ def make_run(target: hil.Target, device: Device, data: list[Recording],
     if report_dir:
         hil.write_report(result, data, Path(report_dir) / target.name)
     return {"info": result.info, "port": result.port, "runs": result.runs,
-            "host_link": result.host_link, "device_link": result.device_link}  # fmt: skip
+            "host_link": result.host_link, "device_link": result.device_link,
+            "wall_seconds": result.wall_seconds, "devices": result.devices}  # fmt: skip
 
 
 @pytest.fixture

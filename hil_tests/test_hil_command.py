@@ -19,7 +19,8 @@ from repcount.errors import UserError
 
 ARCHITECTURE_NAMES = (
     "bitexact_mismatches", "float_mae", "float_rmse", "float_max_abs", "float_l2r", "float_cosine",
-    "count_mape", "event_f1", "false_counts_per_hour", "replay_speed_x",
+    "count_mape", "event_f1", "false_counts_per_hour", "replay_speed_x", "count_latency_p50_s",
+    "count_latency_p95_s",
 )  # fmt: skip
 
 
@@ -46,6 +47,8 @@ def test_hil_command_prints_the_figures_as_json_and_writes_the_report(
     assert set(ARCHITECTURE_NAMES) <= set(obj)
     assert obj["bitexact_mismatches"] == 0 and obj["float_mae"] is None  # --no-float: comparison b not run
     assert obj["labels"]["per_recording"][0]["recording"] == name
+    assert 0 < obj["count_latency_p50_s"] <= obj["count_latency_p95_s"]  # seconds, on the device's clock
+    assert [d["recordings"] for d in obj["devices"]] == [[name]] and obj["failed_devices"] == []
     assert code == (0 if obj["passed"] else 1)
     assert (obj["error"] is None) == obj["passed"]
     assert Path(obj["report"]).read_text().startswith(f"# HIL report: {obj['model']}")
@@ -144,6 +147,9 @@ def test_a_port_without_repcount_firmware_is_a_clear_error(hil_model: Path, tmp_
     (["--model", "m", "--data", "d", "--port", "loop://", "--firmware", "fw"], "--firmware and --port name"),
     (["--model", "m", "--data", "d", "--attempts", "many"], "--attempts must be a whole number, got 'many'"),
     (["--model", "m", "--data", "d", "--baud", "0"], "--baud must be at least 1, got 0"),
+    (["--model", "m", "--data", "d", "--emulators", "0"], "--emulators must be at least 1, got 0"),
+    (["--model", "m", "--data", "d", "--port", "loop://", "--emulators", "2"], "--emulators starts emulated"),
+    (["--model", "m", "--data", "d", "--port", "loop://", "loop://"], "--port names a device twice"),
 ])  # fmt: skip
 def test_bad_arguments_give_exit_2_and_the_json_error(
     argv: list[str], message: str, capsys: pytest.CaptureFixture

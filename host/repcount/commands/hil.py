@@ -17,7 +17,15 @@ repcount firmware rendered from the model you name. `repcount hil`:
         difference between the int8 and the float pipelines;
      c. labels: per-recording count error, count MAPE, event F1 and false counts per hour
         on distractor segments, against the model card's held-out figures plus a margin.
-The replay speed (seconds of signal per second of replay, `replay_speed_x`) is measured.
+The replay speed (seconds of signal per second of replay, `replay_speed_x`) is measured, and
+the count latency: for each true event the device counted, the time from the event to the
+device's count on its own sample clock (p50 and p95; docs/hil.md).
+
+Several devices share the recordings (each takes the next one not yet replayed): several
+--port, or --emulators N emulated boards (default: one per core). A device that fails
+during the run is reported, with the recording it was replaying, and that recording is
+replayed on the others; one verdict over every recording. Only when every device fails
+is there no verdict.
 
 Examples:
   repcount hil --model models/jumprope-wrist --data data/heldout
@@ -26,6 +34,8 @@ Examples:
   repcount hil --firmware out/fw-qemu --model models/jumprope-wrist --data data/heldout --report out/hil
   repcount hil --port /dev/ttyACM0 --model models/steps --data oxford --users oxford-dario \\
       --report out/hil-steps --json
+  repcount hil --port /dev/ttyACM0 /dev/ttyACM1 --model models/steps --data oxford
+  repcount hil --emulators 4 --model models/jumprope-wrist --data data/heldout
 With neither --port nor --firmware the device is the emulated Cortex-M4F board: the model's
 firmware is rendered for qemu-mps2-an386 (native engine) into a temporary directory, built,
 run in the emulator and stopped afterwards. --firmware DIR runs that project in the
@@ -47,6 +57,7 @@ reset). --json prints one JSON object on stdout and nothing else: the figures an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -67,10 +78,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--firmware", type=Path, metavar="DIR",
                    help="a qemu-mps2-an386 project (or its .elf): run it in the emulator")  # fmt: skip
     p.add_argument(
-        "--port",
-        help="the device: /dev/ttyACM0, COM3, socket://127.0.0.1:PORT "
-             "(default: the emulated board, firmware rendered from --model)",
+        "--port", action="extend", nargs="+", metavar="PORT",
+        help="the device: /dev/ttyACM0, COM3, socket://127.0.0.1:PORT; several (--port A B, or --port "
+             "given again) share the recordings (default: emulated boards, firmware rendered from --model)",
     )  # fmt: skip
+    p.add_argument("--emulators", metavar="N",
+                   help="emulated boards sharing the recordings (default: one per core; "
+                        "not with --port)")  # fmt: skip
     p.add_argument("--baud", default="115200", help="baud rate of a serial port (default 115200)")
     p.add_argument("--model", type=Path, help="(required) model directory the firmware was rendered from")
     p.add_argument("--data", nargs="+", help="(required) recording files/directories, or `oxford`")
@@ -102,9 +116,14 @@ def print_summary(s: dict[str, Any]) -> None:
     for row in c["per_recording"]:
         print(f"     {row['recording']}: true {row['true']}, device {row['device']}, "
               f"error {fmt_figure(row['count_error'], True)}")  # fmt: skip
-    print(f"  replay {s['signal_seconds']:.0f} s of signal at {s['replay_speed_x']}x real time, "
-          f"{s['retries']} retries, device IMU overruns "
+    print(f"  count latency on the device's sample clock: p50 {fmt_figure(s['count_latency_p50_s'])} s, "
+          f"p95 {fmt_figure(s['count_latency_p95_s'])} s ({s['latency']['events_timed']} counted events)")
+    print(f"  replay {s['signal_seconds']:.0f} s of signal at {s['replay_speed_x']}x real time on "
+          f"{len(s['devices'])} device(s), {s['retries']} retries, device IMU overruns "
           f"{s['link']['device_received'].get('imu_overruns', 0)}")  # fmt: skip
+    for d in s["failed_devices"]:
+        print(f"  DEVICE FAILED {d['port']} during {d['died']['recording']}: {d['died']['error']} "
+              "(its recording was replayed on the others)")  # fmt: skip
     for k, v in s["failures"].items():
         print(f"  FAIL {k}: {v}")
     print("  PASS" if s["passed"] else "  FAILED")
@@ -115,11 +134,15 @@ def progress(msg: str) -> None:
 
 
 def replay(args: argparse.Namespace, target: hil.Target, recs: list[Recording]) -> hil.HilRun:
-    """The run on the device the arguments name: --port, --firmware, else the emulated board."""
-    if args.port is None:
-        return hil.run_on_emulator(target, recs, args.firmware, attempts=args.attempts, progress=progress)
-    with Link.open(args.port, args.baud) as link:
-        return hil.run_hil(link, target, recs, attempts=args.attempts, progress=progress)
+    """The run on the devices the arguments name: --port, else emulated boards (--firmware, or
+    the model's firmware rendered for them)."""
+    if not args.port:
+        return hil.run_on_emulator(target, recs, args.firmware, attempts=args.attempts, progress=progress,
+                                   emulators=args.emulators)  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        links = [stack.enter_context(Link.open(port, args.baud)) for port in args.port]
+        return hil.run_devices([(link, None) for link in links], target, recs, attempts=args.attempts,
+                               progress=progress)  # fmt: skip
 
 
 def write_report(result: hil.HilRun, recs: list[Recording], out: Path, force: bool) -> Path:
@@ -145,8 +168,14 @@ def check_arguments(args: argparse.Namespace) -> None:
     for flag, value in (("--model", args.model), ("--data", args.data)):
         if value is None:
             raise UserError(f"{flag} is required: repcount hil --model models/NAME --data RECORDINGS")
-    if args.firmware is not None and args.port is not None:
+    if args.firmware is not None and args.port:
         raise UserError("--firmware and --port name two devices; give one (or neither: the emulated board)")
+    if args.emulators is not None and args.port:
+        raise UserError("--emulators starts emulated boards and --port names boards; give one of them")
+    if args.port and len(set(args.port)) < len(args.port):
+        raise UserError(f"--port names a device twice ({', '.join(args.port)}); give each port once")
+    args.emulators = (hil.default_emulators() if args.emulators is None
+                      else whole_number(args.emulators, "--emulators", 1))  # fmt: skip
     args.attempts = whole_number(args.attempts, "--attempts", 1)
     args.baud = whole_number(args.baud, "--baud", 1)
 

@@ -9,7 +9,9 @@ firmware rendered from the model HIL compares with. A run (docs/hil.md):
      tflite_micro runtime, b. close to the float model, c. counts no worse than the card's
      held-out figures allow;
 and writes report.md and report.json with plots per recording (`report`). `target` holds
-what the device is compared with (the model, the recordings), `run` the whole run.
+what the device is compared with (the model, the recordings), `run` the whole run, `pool`
+the sharing of the recordings among several devices, `latency` the count latency measured
+on the device's sample clock.
 The command line is `repcount.commands.hil`; the pytest suite is hil_tests/.
 """
 
@@ -24,8 +26,10 @@ from repcount.device.hil.compare import (
     float_failure,
     labels_failure,
 )
+from repcount.device.hil.latency import count_latencies, emission_samples, latency_figures
+from repcount.device.hil.pool import DeviceWork, replay_on_devices
 from repcount.device.hil.report import fmt_figure, plot_outputs, write_report
-from repcount.device.hil.run import HilRun, Progress, run_hil, run_on_emulator
+from repcount.device.hil.run import HilRun, Progress, default_emulators, run_devices, run_hil, run_on_emulator
 from repcount.device.hil.session import (
     DEFAULT_ATTEMPTS,
     CpuClock,
@@ -34,7 +38,9 @@ from repcount.device.hil.session import (
     Replayed,
     Session,
     check_identity,
+    judge_recording,
     process_cpu_clock,
+    raw_samples,
     run_recording,
 )
 from repcount.device.hil.target import (
@@ -50,10 +56,12 @@ from repcount.device.hil.target import (
 )
 
 __all__ = [
-    "DEFAULT_ATTEMPTS", "FLOAT_FIGURES", "CpuClock", "HilError", "HilRun", "Identity", "Margins",
-    "Progress", "RecordingRun", "Replayed", "Session", "Target", "bitexact_failure", "card_figures",
+    "DEFAULT_ATTEMPTS", "FLOAT_FIGURES", "CpuClock", "DeviceWork", "HilError", "HilRun", "Identity",
+    "Margins", "Progress", "RecordingRun", "Replayed", "Session", "Target", "bitexact_failure",
+    "card_figures",
     "check_identity", "check_recording", "check_recordings", "compare_bitexact", "compare_float",
-    "compare_labels", "float_failure", "fmt_figure", "labels_failure", "load_target", "model_identity",
-    "plot_outputs", "process_cpu_clock", "recording_names", "run_hil", "run_on_emulator", "run_recording",
-    "select", "unseen_oxford_traces", "write_report",
+    "compare_labels", "count_latencies", "default_emulators", "emission_samples", "float_failure",
+    "fmt_figure", "judge_recording", "labels_failure", "latency_figures", "load_target", "model_identity",
+    "plot_outputs", "process_cpu_clock", "raw_samples", "recording_names", "replay_on_devices", "run_devices",
+    "run_hil", "run_on_emulator", "run_recording", "select", "unseen_oxford_traces", "write_report",
 ]  # fmt: skip

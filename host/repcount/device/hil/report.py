@@ -65,6 +65,20 @@ def plot_outputs(r: RecordingRun, card: ModelCard, out_png: Path) -> Path:
     return out_png
 
 
+def _device_rows(s: dict[str, Any]) -> list[str]:
+    """The devices that shared the run, when there were several or one failed: who replayed what."""
+    devices = s["devices"]
+    if len(devices) < 2 and not s["failed_devices"]:
+        return []
+    rows = ["| device | recordings replayed | seconds of signal | speed x | failed |",
+            "|---|---|---|---|---|"]
+    for d in devices:
+        died = f"during {d['died']['recording']}: {d['died']['error']}" if d["died"] else "-"
+        rows.append(f"| `{d['port']}` | {len(d['recordings'])} | {d['signal_seconds']:.0f} | "
+                    f"{d['replay_speed_x']} | {died} |")  # fmt: skip
+    return [*rows, ""]
+
+
 def _verdict_rows(result: HilRun) -> list[str]:
     """The table of the three comparisons: verdict and figures of each."""
     b, fa, c = result.bitexact, result.float_agreement, result.labels
@@ -140,6 +154,11 @@ def write_report(result: HilRun, recordings: Sequence[Recording], out_dir: Path)
         f"{s['signal_seconds']:.0f} s of signal replayed in {s['replay_seconds']:.1f} s: "
         f"**replay_speed_x {s['replay_speed_x']}** (target >= 50){_cpu_note(s)}. Retries: {s['retries']}.",
         "",
+        f"Count latency (true event to the device's count, on its sample clock; docs/hil.md): "
+        f"**p50 {fmt_figure(s['count_latency_p50_s'])} s, p95 {fmt_figure(s['count_latency_p95_s'])} s** "
+        f"over {s['latency']['events_timed']} counted events (target p95 <= 0.8 s).",
+        "",
+        *_device_rows(s),
         *_verdict_rows(result),
         "",
         f"Margins over the card: count MAPE +{m.count_mape:g}, event F1 -{m.event_f1:g}, "

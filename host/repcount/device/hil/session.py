@@ -21,12 +21,13 @@ import numpy as np
 
 from repcount.data.recordings import Recording
 from repcount.device import protocol as P
+from repcount.device.hil.latency import count_latencies, emission_samples
 from repcount.device.hil.target import Identity, Target, check_recording
 from repcount.device.link import Link
 from repcount.errors import UserError
 from repcount.learn import counting, quant
 from repcount.learn.evaluation import event_times, float_to_int8_scores, result_for
-from repcount.learn.model import sample_time
+from repcount.learn.model import sample_index, sample_time
 
 CpuClock = Callable[[], float]
 DEFAULT_ATTEMPTS = 3
@@ -48,6 +49,7 @@ class Replayed:
     attempts: int
     damage: list[str] = field(default_factory=list)  # why earlier attempts were refused
     device_cpu_s: float | None = None  # CPU time the emulator used meanwhile (None: a board)
+    event_inferences: list[int] = field(default_factory=list)  # the inference that reported each event
 
 
 @dataclass
@@ -66,7 +68,7 @@ class RecordingRun:
     false_counts: int
     distractor_s: float
     score_t: np.ndarray  # time of each score-stream step (for plots)
-
+    latency_s: np.ndarray  # count latency of each true event the device counted (hil.latency)
 
 
 def check_identity(info: P.Info, wanted: Identity, model_name: str, port: str) -> None:
@@ -174,6 +176,7 @@ class Session:
             boots = link.boots
             outputs: list[tuple[int, ...]] = []
             events: list[int] = []
+            reported_by: list[int] = []
             why, seconds, cpu = "", 0.0, None
             try:
                 self._check_counters(name)
@@ -190,6 +193,7 @@ class Session:
                             why = f"event total {msg.total} arrived after {len(events)}"
                             break
                         events.append(msg.step)
+                        reported_by.append(len(outputs) - 1)  # an inference's EVENTs follow its OUTPUT
                 seconds = time.monotonic() - started
                 cpu_ended = self._cpu()
                 cpu = None if cpu_started is None or cpu_ended is None else cpu_ended - cpu_started
@@ -204,7 +208,7 @@ class Session:
                 why = f"{len(outputs)} of {expected} inferences"
             if not why:
                 out = np.array(outputs, dtype=np.int8).reshape(len(outputs), info.output_len)
-                return Replayed(out, events, seconds, attempt, damage, cpu)
+                return Replayed(out, events, seconds, attempt, damage, cpu, reported_by)
             damage.append(f"attempt {attempt}: {why}")
         raise HilError(
             f"{link.name}: the answers to {name} arrived damaged in all {attempts} attempts "
@@ -230,21 +234,32 @@ def process_cpu_clock(pid: int) -> CpuClock | None:
     return read
 
 
+def raw_samples(target: Target, rec: Recording) -> np.ndarray:
+    """The int16 counts an IMU at the model's full scale would read for the recording."""
+    check_recording(rec, target.card)
+    return quant.raw_from_g(rec.acc, target.card.full_scale_g)
+
+
 def run_recording(
     session: Session, target: Target, rec: Recording, attempts: int = DEFAULT_ATTEMPTS,
     name: str | None = None,
 ) -> RecordingRun:
     """Replay one recording to the device and compute the host references for it."""
-    check_recording(rec, target.card)
     name = name or rec.name
+    return judge_recording(target, rec, session.replay(name, raw_samples(target, rec), attempts), name)
+
+
+def judge_recording(target: Target, rec: Recording, replayed: Replayed, name: str) -> RecordingRun:
+    """The host side of one replayed recording: the references, the events' times, the latencies."""
     pipes = target.pipes
-    raw = quant.raw_from_g(rec.acc, target.card.full_scale_g)
-    replayed = session.replay(name, raw, attempts)
     reference = pipes.int8_outputs(rec)
     params = pipes.params
     samples = np.array([counting.step_to_sample(s, params) for s in replayed.event_steps], dtype=np.float64)
     device_t = sample_time(rec, samples) + pipes.offset_s if len(samples) else np.zeros(0)
     tally = result_for(rec, pipes.task, device_t)
+    emitted = emission_samples(replayed.event_inferences, target.card.window, target.card.hop)
+    latency_s = count_latencies(tally.true_t, tally.pred_t, sample_index(rec, tally.true_t), emitted,
+                                target.card.sample_rate_hz, pipes.task.event_tolerance_s)  # fmt: skip
     float_out = float_t = None
     if target.has_float:
         float_out = pipes.float_outputs(rec)
@@ -265,4 +280,5 @@ def run_recording(
         false_counts=tally.false_counts,
         distractor_s=tally.distractor_s,
         score_t=score_t,
+        latency_s=latency_s,
     )
