@@ -39,7 +39,9 @@ def small_results() -> dict[str, Any]:
         "bitexact_mismatches": 0, "count_mape_difference": -0.004, "tflite_bytes": 9376,
         "tflm_arena_bytes": 4288, "native_arena_bytes": 1344, "macs_per_second": 135_450,
         "flash_bytes": 11_852, "ram_bytes": 10_860, "serial_buffer_bytes": 2817,
-        "instructions_per_second": 637_348, "replay_speed_x": 41.5,
+        "instructions_per_second": 637_348, "replay_speed_x": 41.5, "instructions_per_mac": 1.4,
+        "count_latency_p50_s": 0.52, "count_latency_p95_s": 0.81, "replay_speed_x_devices": 78.9,
+        "hil_scaling_x": 1.9, "hil_same_verdicts": True,
         "training": {"seconds": 250.0, "limit_s": 600, "card_seconds_per_model": 240.0, "how": "card"},
     }  # fmt: skip
     steps = {
@@ -63,6 +65,8 @@ def small_results() -> dict[str, Any]:
         "date": "2026-11-21T01:00:00+00:00", "git_commit": "0123456789abcdef", "configuration": "full",
         "seconds": 1500.0, "machine": {"cores": 2, "cpu": "Test CPU", "memory_gb": 23.0, "os": "Linux"},
         "models": {"jumprope-wrist": jump, "steps": steps},
+        "reference": {"model": "jumprope-wrist", "instructions_per_inference": 95_000,
+                      "instructions_per_mac": 1.1, "instructions_per_second": 148_438, "not_measured": {}},
         "demo": {"seconds": 170.0, "train_seconds": 95.0}, "notes": ["a note"],
     }  # fmt: skip
 
@@ -115,14 +119,15 @@ def test_a_figure_not_measured_has_no_verdict_and_its_reason_is_printed() -> Non
 
 def test_table_marks_met_and_missed_next_to_the_target() -> None:
     table = benchreport.render(small_results())
-    row = next(line for line in table.splitlines() if line.startswith("| HIL replay speed"))
+    row = next(line for line in table.splitlines() if line.startswith("| HIL replay speed (×"))
     assert "≥ 50×" in row and "41.5× ❌ missed" in row and "80.0× ✅" in row
     row = next(line for line in table.splitlines() if line.startswith("| .tflite size"))
     assert "9,376 B ✅" in row and "30,000 B ❌ missed" in row
     assert "| jumprope-wrist | 6 simulated users never trained on (30 min) | int8 on the emulated" in table
     assert "1.10 % ✅ | 0.985 ✅ | 4.0 ✅" in table
-    assert "missed: jumprope-wrist replay_speed_x" in table
-    assert "not measured: 2" in table  # instructions, and the card's training time
+    assert "missed: jumprope-wrist count_latency_p95_s, jumprope-wrist replay_speed_x," in table
+    # steps: instructions per second and per MAC, count latency, HIL on 2 emulators, the card's training time
+    assert "not measured: 5" in table
 
 
 def test_table_shows_steps_per_placement() -> None:
@@ -287,3 +292,54 @@ def test_accuracy_stage_reports_imported_traces_by_placement(tmp_path: Path) -> 
     assert device["count_mape"] == int8["count_mape"] and device["event_f1"] == int8["event_f1"]
     assert set(device["per_user"]) == set(int8["per_user"]) == {"oxford-dario"}
     assert device["worst_user"] == int8["worst_user"] and device["worst_user"]["user"] == "oxford-dario"
+    assert result["count_latency_events"] > 0
+    assert 0 < result["count_latency_p50_s"] <= result["count_latency_p95_s"]
+    # one recording: the run on two emulators starts one, so there is no sharing to measure
+    assert result["hil_devices"] == 1 and result["hil_scaling_x"] is None and result["hil_same_verdicts"]
+
+
+def test_cost_latency_and_sharing_targets() -> None:
+    """Issue 18's figures: instructions per MAC, count latency p95, HIL on 2 emulators over one,
+    and the reference model's instructions per second next to TFLM's anchors."""
+    r = small_results()
+    v = verdicts(r)
+    assert v[("jumprope-wrist", "instructions_per_mac")] is True  # 1.4 <= 1.5
+    assert v[("jumprope-wrist", "count_latency_p95_s")] is False  # 0.81 s > 0.8 s
+    assert v[("jumprope-wrist", "hil_scaling_x")] is True  # 1.9 >= 1.7
+    assert v[("steps", "hil_scaling_x")] is None  # not measured
+    assert v[("reference-model", "reference_instructions_per_second")] is True  # 148,438 <= 150,000
+    r["reference"]["instructions_per_second"] = 150_001
+    assert verdicts(r)[("reference-model", "reference_instructions_per_second")] is False
+    table = benchreport.render(small_results())
+    rows = table.splitlines()
+    latency = next(line for line in rows if line.startswith("| count latency p95"))
+    assert "≤ 0.8 s" in latency and "0.81 s ❌ missed" in latency
+    ref = next(line for line in rows if line.startswith("| repcount native, jumprope-wrist"))
+    assert "148,438 ✅" in ref and "95,000" in ref
+    assert "| TensorFlow Lite Micro, reference kernels (anchor) | 1,294,558 | 14.9 | 2,022,747 |" in table
+    assert "| TensorFlow Lite Micro + CMSIS-NN (anchor) | 374,234 | 4.32 | 584,741 |" in table
+
+
+def test_results_without_a_reference_render_as_before() -> None:
+    """Results of an older bench (no reference model measured) keep their table: no anchors."""
+    r = small_results()
+    del r["reference"]
+    assert "anchor" not in benchreport.render(r)
+    assert all(c["model"] != "reference-model" for c in benchreport.checks(r))
+
+
+class _Run:
+    def __init__(self, speed: float, devices: int, f1: float = 0.99) -> None:
+        self.s = {"replay_speed_x": speed, "devices": [{}] * devices, "bitexact": {"bitexact_mismatches": 0},
+                  "labels": {"event_f1": f1}, "latency": {"count_latency_p95_s": 0.7}, "passed": True}
+
+    def summary(self) -> dict[str, Any]:
+        return self.s
+
+
+def test_hil_throughput_with_several_devices() -> None:
+    got = bench.hil_throughput(_Run(60.0, 1), _Run(111.0, 2))
+    assert got == {"hil_devices": 2, "replay_speed_x_devices": 111.0, "hil_scaling_x": 1.85,
+                   "hil_same_verdicts": True}  # fmt: skip
+    assert bench.hil_throughput(_Run(60.0, 1), _Run(111.0, 2, f1=0.5))["hil_same_verdicts"] is False
+    assert bench.hil_throughput(_Run(60.0, 1), _Run(61.0, 1))["hil_scaling_x"] is None  # one recording

@@ -118,6 +118,13 @@ TARGETS: tuple[Target, ...] = (
     Target("instructions_per_second", "Cortex-M4 instructions per second of signal",
            _at("instructions_per_second"), "<=", 640_000, "≤ 640,000",
            "1 % of a 64 MHz Cortex-M4 at real time"),
+    Target("instructions_per_mac", "instructions per multiply-accumulate", _at("instructions_per_mac"), "<=",
+           1.5, "≤ 1.5", "near the Cortex-M4's DSP limit, SMLAD's 0.5 in the inner loop", unit="g3"),
+    Target("count_latency_p95_s", "count latency p95, device (true event to its count)",
+           _at("count_latency_p95_s"), "<=", 0.8, "≤ 0.8 s", "a count shows soon after the jump",
+           unit="s2"),
+    Target("hil_scaling_x", "HIL replay speed, 2 emulators over one", _at("hil_scaling_x"), ">=", 1.7,
+           "≥ 1.7×", "HIL runs scale with the devices", unit="x2"),
     Target("replay_speed_x", "HIL replay speed (× real time)", _at("replay_speed_x"), ">=", 50, "≥ 50×",
            "hours of recordings checked in minutes", unit="x"),
     Target("training_seconds", "training time, measured now", _at("training", "seconds"), "<=",
@@ -128,6 +135,23 @@ TARGETS: tuple[Target, ...] = (
            "a model trained in 10 min on 2 cores", unit="s"),
 )
 
+# The fixed reference model's cost target (bench/reference-model: jumprope-wrist as it was when the
+# target was set, so that later model changes do not move the figure).
+REFERENCE, REFERENCE_DIR = "reference-model", "bench/reference-model"
+REFERENCE_TARGET = Target("reference_instructions_per_second",
+                          "Cortex-M4 instructions per second of signal, reference model",
+                          _at("instructions_per_second"), "<=", 150_000, "≤ 150,000",
+                          "battery life: about a quarter of TFLM + CMSIS-NN's cost", ())  # fmt: skip
+# TensorFlow Lite Micro on the same model and emulated board, measured by the project (QEMU
+# -icount, the same instruction counter as rc_cost.c); documented anchors, not built by the bench.
+TFLM_ANCHORS = (
+    ("TensorFlow Lite Micro, reference kernels", 1_294_558, 14.9, 2_022_747),
+    ("TensorFlow Lite Micro + CMSIS-NN", 374_234, 4.32, 584_741),
+)
+ANCHOR_NOTE = ("The TensorFlow Lite Micro rows are anchors: measured once by the project on the shipped "
+               "models (the reference model's architecture) on the same emulated Cortex-M4F (QEMU -icount, "
+               "the same instruction counter); the bench does not build TFLM.")
+
 # Figures without a target, shown in the figures table under the targeted ones.
 PLAIN_ROWS: tuple[tuple[str, Getter, str], ...] = (
     ("float MAE (device outputs vs float model)", _at("float_mae"), "g4"),
@@ -136,7 +160,9 @@ PLAIN_ROWS: tuple[tuple[str, Getter, str], ...] = (
     ("events counted, device minus float", _at("count_difference"), "count"),
     ("multiply-accumulates per inference", _at("macs_per_inference"), "count"),
     ("Cortex-M4 instructions per inference", _at("instructions_per_inference"), "count"),
-    ("instructions per multiply-accumulate", _at("instructions_per_mac"), "g3"),
+    ("count latency p50, device", _at("count_latency_p50_s"), "s2"),
+    ("HIL replay speed with 2 emulators (× real time)", _at("replay_speed_x_devices"), "x"),
+    ("HIL verdicts with 2 emulators identical to one", _at("hil_same_verdicts"), "yesno"),
     ("RAM of the serial buffers", _at("serial_buffer_bytes"), "bytes"),
     ("models the card's command trained (with leave-one-user-out folds)",
      _at("training", "card_models_trained"), "count"),
@@ -160,8 +186,12 @@ def fmt(value: Any, unit: str) -> str:
         return f"{value:.1f}"
     if unit == "x":  # one decimal, so a speed just under its bound never prints as the bound
         return f"{value:.1f}×"
+    if unit == "x2":
+        return f"{value:.2f}×"
     if unit == "s":
         return f"{value:.0f} s"
+    if unit == "s2":
+        return f"{value:.2f} s"
     if unit.startswith("g"):
         return f"{value:.{unit[1:]}g}"
     if unit == "bytes":
@@ -178,9 +208,31 @@ def check(target: Target, model: str, results: dict[str, Any]) -> dict[str, Any]
 
 
 def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every target that applies to every model of a results object."""
+    """Every target that applies to every model of a results object, and the reference model's."""
     models = results["models"].items()
-    return [check(t, name, m) for name, m in models for t in TARGETS if m.get("task") in t.tasks]
+    found = [check(t, name, m) for name, m in models for t in TARGETS if m.get("task") in t.tasks]
+    if "reference" in results:
+        found.append(check(REFERENCE_TARGET, REFERENCE, results["reference"]))
+    return found
+
+
+def _anchor_rows(results: dict[str, Any], by_key: dict[tuple[str, str], Any]) -> list[str]:
+    """The reference model's cost on the emulated M4 next to TensorFlow Lite Micro's (anchors)."""
+    ref = results.get("reference")
+    if ref is None:
+        return []
+    c = by_key.get((REFERENCE, REFERENCE_TARGET.key))
+    why = (ref.get("not_measured") or {}).get(REFERENCE_TARGET.key)
+    ips = _cell(ref.get("instructions_per_second"), "count", c["met"] if c else None, why)
+    lines = ["**Cost of the reference model on the emulated Cortex-M4F, next to TensorFlow Lite Micro**", "",
+             "| engine | instructions / inference | instructions / MAC | instructions / s of signal |",
+             "|---|---|---|---|",
+             f"| repcount native, {ref.get('model', 'reference model')} as fixed in `{REFERENCE_DIR}` "
+             f"(target ≤ 150,000 / s) | {fmt(ref.get('instructions_per_inference'), 'count')} | "
+             f"{fmt(ref.get('instructions_per_mac'), 'g3')} | {ips} |"]  # fmt: skip
+    for name, per_inference, per_mac, per_second in TFLM_ANCHORS:
+        lines.append(f"| {name} (anchor) | {per_inference:,} | {per_mac:g} | {per_second:,} |")
+    return [*lines, "", ANCHOR_NOTE, ""]
 
 
 def _cell(value: Any, unit: str, met: bool | None, reason: str | None = None) -> str:
@@ -293,6 +345,7 @@ def render(results: dict[str, Any]) -> str:
     for n in names:
         if results["models"][n].get("leave_one_user_out"):
             lines += _placement_table(n, results["models"][n])
+    lines += _anchor_rows(results, by_key)
     lines += ["**Agreement, size, cost and speed**", "", "| figure | target | " + " | ".join(names) + " |",
               "|---|---|" + "---|" * len(names)]  # fmt: skip
     lines += _figure_rows(results, names)
