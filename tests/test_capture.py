@@ -341,7 +341,7 @@ def test_rate_is_measured_from_arrivals_and_a_mismatch_is_reported(
     true_rate: float, warns: bool, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """20 s of samples arriving in batches of 10 (as frames do) with jitter."""
-    from repcount.device.capture_session import Progress, warn_rate
+    from repcount.device.capture.session import Progress, warn_rate
 
     rng = np.random.default_rng(0)
     prog = Progress()
@@ -670,8 +670,8 @@ def test_a_write_cut_short_by_a_full_disk_keeps_whole_lines_and_the_label(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without root (no tiny tmpfs): the disk fills in the middle of a write, half a line in."""
-    from repcount.device import capture_file
-    from repcount.device.capture_file import CaptureFile, DiskError
+    from repcount.device.capture import file as capture_file
+    from repcount.device.capture.file import CaptureFile, DiskError
 
     out = tmp_path / "cut.rec"
     f = CaptureFile(out, Meta(RATE, 8, "wrist", "u01"))

@@ -56,9 +56,9 @@ import sys
 from pathlib import Path
 
 from repcount.data.recordings import ACCEL_UNITS, MOUNTS
-from repcount.device.capture import FULL_SCALES_G, capture_frames
-from repcount.device.capture_lines import capture_lines
-from repcount.device.capture_session import CaptureOptions
+from repcount.device.capture.frames import FULL_SCALES_G, capture_frames
+from repcount.device.capture.lines import capture_lines
+from repcount.device.capture.session import CaptureOptions
 from repcount.device.link import DEFAULT_BAUD
 
 DEVICE_STOPS = ("unplugged", "device error", "silence")  # exit 2, docs/cli.md

@@ -2,7 +2,7 @@
 
 The board runs repcount firmware (any board of `repcount firmware`, the emulator, or the
 host-linux device) and streams numbered samples (docs/protocol.md), or prints one
-`x,y,z` text line per sample (line mode, `repcount.device.capture_lines`).
+`x,y,z` text line per sample (line mode, `repcount.device.capture.lines`).
 Device-numbered samples give exact time stamps (index / rate) and turn a lost frame into
 a reported gap; a frame whose number cannot be right (a jump no lost frame explains) is
 dropped and reported, never allowed to move the clock.
@@ -25,8 +25,8 @@ import numpy as np
 
 from repcount.data.recordings import MOUNTS, SUFFIX
 from repcount.device import protocol as P
-from repcount.device.capture_file import DiskError
-from repcount.device.capture_session import (
+from repcount.device.capture.file import DiskError
+from repcount.device.capture.session import (
     SILENCE_TIMEOUT_S,
     CaptureOptions,
     Session,
@@ -34,7 +34,7 @@ from repcount.device.capture_session import (
     stop_signals,
     warn_rate,
 )
-from repcount.device.capture_terminal import keys, say
+from repcount.device.capture.terminal import keys, say
 from repcount.device.link import Link, LinkError, open_port
 from repcount.errors import UserError
 from repcount.outputs import check_output

@@ -4,7 +4,7 @@ The convention of Edge Impulse's data forwarder and TensorFlow Lite Micro's magi
 Such a board says nothing about its rate, so the rate is measured from the lines'
 arrival times over the first seconds (unless declared) and reported with its
 uncertainty; lines that do not parse are counted and reported, never silently dropped.
-Labels, counts, the file and the stops are those of `repcount.device.capture`.
+Labels, counts, the file and the stops are those of `repcount.device.capture.frames`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import numpy as np
 import serial
 
 from repcount.data.recordings import ACCEL_UNITS
-from repcount.device.capture import check_options
-from repcount.device.capture_file import DiskError
-from repcount.device.capture_session import (
+from repcount.device.capture.file import DiskError
+from repcount.device.capture.frames import check_options
+from repcount.device.capture.session import (
     SILENCE_TIMEOUT_S,
     CaptureOptions,
     Progress,
@@ -27,7 +27,7 @@ from repcount.device.capture_session import (
     stop_signals,
     warn_rate,
 )
-from repcount.device.capture_terminal import keys, say
+from repcount.device.capture.terminal import keys, say
 from repcount.device.link import LinkError, open_port
 from repcount.errors import UserError
 from repcount.outputs import check_output

@@ -1,7 +1,7 @@
 """One capture session, whichever the mode: labels, counts, keys, status, and the end.
 
-`Session` holds what framed capture (`repcount.device.capture`) and line mode
-(`repcount.device.capture_lines`) share: the file (`CaptureFile`), the labels the person
+`Session` holds what framed capture (`repcount.device.capture.frames`) and line mode
+(`repcount.device.capture.lines`) share: the file (`CaptureFile`), the labels the person
 marks (`Labels`), the count questions, and the end of a capture, which makes everything
 durable before it asks anything. SIGTERM and SIGHUP stop a session as Ctrl-C does
 (`stop_signals`): a capture run by systemd, `timeout` or a terminal that closes ends
@@ -26,8 +26,8 @@ import numpy as np
 
 from repcount import __version__
 from repcount.data.recordings import Meta
-from repcount.device.capture_file import CaptureFile, DiskError
-from repcount.device.capture_terminal import CountEntry, Status, ask_count, say
+from repcount.device.capture.file import CaptureFile, DiskError
+from repcount.device.capture.terminal import CountEntry, Status, ask_count, say
 from repcount.device.link import DEFAULT_BAUD
 from repcount.errors import UserError
 from repcount.learn import tasks
