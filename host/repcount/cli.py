@@ -52,7 +52,12 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only `command`'s module is imported (all of them when it is None).
+
+    Why: importing every command's library (scipy, the protocol, the simulator) costs
+    seconds before a capture can start; a command needs only its own module.
+    """
     parser = _Parser(
         prog="repcount",
         description=(
@@ -64,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"repcount {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, summary) in COMMANDS.items():
+        if command is not None and name != command:
+            sub.add_parser(name, help=summary, description=summary)
+            continue
         module = importlib.import_module(module_name)
         p = sub.add_parser(
             name,
@@ -76,9 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_in(argv: list[str]) -> str:
+    """The command named on the command line ("" when none is: only the top-level help)."""
+    return next((a for a in argv if not a.startswith("-")), "")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    _Parser.json_requested = "--json" in (sys.argv[1:] if argv is None else argv)
+    given = sys.argv[1:] if argv is None else argv
+    parser = build_parser(_command_in(given))
+    _Parser.json_requested = "--json" in given
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
