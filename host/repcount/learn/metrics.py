@@ -1,4 +1,4 @@
-"""The project's one implementation of its accuracy metrics (ARCHITECTURE.md, "Metrics").
+"""The project's one implementation of its accuracy metrics (docs/architecture.md, "Metrics").
 
 `evaluate`, `hil` and `bench` all call these functions, so a figure named `count_mape`
 or `event_f1` means the same thing wherever it is printed. Ratios are fractions.
