@@ -27,7 +27,7 @@ from repcount.commands import train as train_cmd
 from repcount.data.labels import Count
 from repcount.data.recordings import Meta, Recording, Segment, save
 from repcount.errors import UserError
-from repcount.learn import evaluation, export, model, quant, tflite_model, tflm
+from repcount.learn import evaluation, export, fit, model, quant, tflite_model, tflm
 from repcount.learn.card import ModelDir
 
 
@@ -162,6 +162,35 @@ def test_same_seed_gives_the_same_model(trained: Path, data_dir: Path, tmp_path:
     assert train_cmd.run(parse(train_cmd, [*TRAIN_ARGS, "--data", str(data_dir), "--out", str(out)])) == 0
     assert (out / "model.tflite").read_bytes() == (trained / "model.tflite").read_bytes()
     assert card_of(out)["counting"] == card_of(trained)["counting"]
+
+
+def test_augmentation_is_off_unless_asked_and_then_seeded(data_dir: Path) -> None:
+    """Off: exactly the turned copies of a recipe without augmentation (the shipped models'
+    bytes depend on it). On: N more copies per recording, the same for the same seed."""
+    recs = evaluation.load_data([str(data_dir)])
+    off = fit.training_recordings(recs, fit.Config(rotations=1), seed=3)
+    turned = fit.augmented(recs, 1, seed=3)
+    assert [r.acc.tolist() for r in off] == [r.acc.tolist() for r in turned]
+    on = fit.training_recordings(recs, fit.Config(rotations=1, augment=2), seed=3)
+    again = fit.training_recordings(recs, fit.Config(rotations=1, augment=2), seed=3)
+    other = fit.training_recordings(recs, fit.Config(rotations=1, augment=2), seed=4)
+    assert len(on) == 2 * len(recs) + 2 * len(recs)
+    assert [r.acc.tolist() for r in on[: len(off)]] == [r.acc.tolist() for r in off]
+    assert all(np.array_equal(a.acc, b.acc) and a.events == b.events for a, b in zip(on, again, strict=True))
+    assert not np.array_equal(on[-1].acc, other[-1].acc)
+
+
+def test_augmented_training_records_its_ranges_in_the_card(
+    trained: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    """The card says how a model was augmented (to retrain it); a model without says nothing."""
+    assert "augment" not in card_of(trained)["config"]
+    out = tmp_path / "aug"
+    argv = [*TRAIN_ARGS, "--rotations", "0", "--augment", "1", "--data", str(data_dir), "--out", str(out)]
+    assert train_cmd.run(parse(train_cmd, argv)) == 0
+    aug = card_of(out)["config"]["augment"]
+    assert aug["copies"] == 1 and aug["full_scales_g"] == [2.0, 4.0, 8.0, 16.0]
+    assert ModelDir.open(out).card.config.augment == aug
 
 
 def test_held_out_user_with_folds_ships_the_fold_without_that_user(
@@ -325,6 +354,10 @@ def _refused(res: subprocess.CompletedProcess[str], match: str) -> None:
         ("--train-stride", "0", "--train-stride 0: must be at least 1"),
         ("--train-stride", "6", "--train-stride must be a multiple of the output stride \\(4\\)"),
         ("--rotations", "-2", "--rotations -2: must be at least 0"),
+        ("--augment", "-1", "--augment -1: must be at least 0"),
+        ("--channels", "8 12", "--channels: at least 3 layers"),
+        ("--kernels", "5 5", "--channels and --kernels: one positive number per layer each, got 5 channels "
+                             "and 2 kernels"),
         ("--seed", "-1", "--seed -1: must be at least 0"),
     ],
 )
@@ -332,7 +365,8 @@ def test_cli_refuses_bad_numbers_before_any_work(
     data_dir: Path, tmp_path: Path, flag: str, value: str, match: str
 ) -> None:
     out = tmp_path / "m"
-    res = _cli_train(["--task", "jump-rope", "--data", str(data_dir), "--out", str(out), flag, value])
+    argv = ["--task", "jump-rope", "--data", str(data_dir), "--out", str(out), flag, *value.split()]
+    res = _cli_train(argv)
     _refused(res, match)
     assert not out.exists()
 

@@ -27,6 +27,8 @@ Examples:
   repcount simulate --activity jump-rope --mount wrist --users 12 --minutes 4 --seed 1 --out data/jr
   repcount train --task jump-rope --data data/jr --holdout-users 3 --out models/my-jr --seed 1
   repcount train --task jump-rope --data data/jr --out models/quick --quick --json
+  repcount train --task jump-rope --data data/jr --holdout-users 3 --rotations 0 --augment 2 \
+      --input-range 8 --kernels 7 7 7 7 7 --out models/my-jr-aug
   repcount train --task jump-rope --init models/jumprope-wrist --data data/jr data/my-counted \\
       --test-data data/jr-test --epochs 4 --out models/my-wrist
   repcount train --task steps --data oxford data/walk --test-users oxford-dario \\
@@ -44,6 +46,7 @@ from pathlib import Path
 
 from repcount.errors import UserError
 from repcount.learn import training
+from repcount.learn.model import Architecture
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,6 +82,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="turned copies of each training recording, 0 or more (default 2)")
     p.add_argument("--train-stride", type=int,
                    help="samples between training windows, a multiple of 4 (default 8)")
+    p.add_argument("--augment", type=int, metavar="N",
+                   help="N augmented copies of each training recording: cadence warped, landings "
+                        "scaled, turned, noisy, clipped at 2-16 g, samples dropped (default 0)")
+    p.add_argument("--input-range", type=float, choices=[1.0, 2.0, 4.0, 8.0], metavar="G",
+                   help="the int8 input covers +-G g, 1, 2, 4 or 8 (default: jump-rope 4, steps 2)")
+    p.add_argument("--channels", type=int, nargs="+",
+                   help="channels of each convolution layer (default 8 12 12 12 12)")
+    p.add_argument("--kernels", type=int, nargs="+",
+                   help="kernel length of each layer, as many as --channels (default 5 each)")
     p.add_argument("--json", action="store_true", help="print the card as one JSON object on stdout")
 
 
@@ -88,11 +100,20 @@ def _validate(args: argparse.Namespace) -> None:
         ("--epochs", args.epochs, 1),
         ("--train-stride", args.train_stride, 1),
         ("--rotations", args.rotations, 0),
+        ("--augment", args.augment, 0),
         ("--holdout-users", args.holdout_users, 0),
         ("--seed", args.seed, 0),
     ):
         if value is not None and value < least:
             raise UserError(f"{flag} {value}: must be at least {least}")
+
+
+def _architecture(args: argparse.Namespace) -> Architecture | None:
+    """--channels and --kernels as an architecture (--kernels alone: the default channels)."""
+    if args.channels is None and args.kernels is None:
+        return None
+    channels = tuple(args.channels or Architecture().channels)
+    return Architecture(channels, tuple(args.kernels or (5,) * len(channels)))
 
 
 def request(args: argparse.Namespace) -> training.Request:
@@ -113,6 +134,9 @@ def request(args: argparse.Namespace) -> training.Request:
         epochs=args.epochs,
         rotations=args.rotations,
         train_stride=args.train_stride,
+        augment=args.augment,
+        input_range_g=args.input_range,
+        arch=_architecture(args),
         force=bool(args.force),
         init=args.init,
         command=command,

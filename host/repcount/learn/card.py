@@ -103,6 +103,7 @@ class TrainingConfig:
     qat_epochs: int
     batch_size: int
     learning_rate: float
+    augment: dict[str, Any] | None = optional()  # `train --augment`: the copies and their ranges
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,10 +2,11 @@
 
 The recipe (docs/training.md): cut windows from the recordings (int8 inputs exactly as the
 device computes them, wake-word targets on the score steps just after each event, turned
-copies of each recording for orientation), train the float model, fine-tune it
-quantization-aware (tfmot, input range pinned to the device's), convert a batch-size-1
-copy to a full-integer int8 .tflite and refuse it unless the firmware can run it exactly,
-then choose the counting parameters on the same training recordings.
+copies of each recording for orientation, and with `augment` copies warped, scaled,
+turned, noisy, clipped and with dropped samples: repcount.learn.augment), train the float
+model, fine-tune it quantization-aware (tfmot, input range pinned to the device's), convert
+a batch-size-1 copy to a full-integer int8 .tflite and refuse it unless the firmware can
+run it exactly, then choose the counting parameters on the same training recordings.
 
 Determinism is part of the contract: the shipped models are retrained byte for byte from
 their cards' commands, so the order of the random draws here (weights, shuffling,
@@ -24,6 +25,7 @@ from repcount import heavy
 from repcount.data.recordings import Recording
 from repcount.errors import UserError
 from repcount.learn import export, tasks, tflite_model
+from repcount.learn.augment import AugmentConfig, augmented_copies, random_rotation
 from repcount.learn.model import (
     Architecture,
     Geometry,
@@ -50,6 +52,8 @@ class Config:
     label_steps: int = 2
     train_stride: int = 8  # samples between training windows
     rotations: int = 2  # extra copies of each training recording, turned to random orientations
+    augment: int = 0  # extra copies of each, augmented (repcount.learn.augment); 0: none, as shipped
+    augment_ranges: AugmentConfig = field(default_factory=AugmentConfig)
     epochs: int = 16
     qat_epochs: int = 6
     batch_size: int = 64
@@ -73,13 +77,6 @@ class Trained:
     train_users: list[str]
 
 
-def random_rotation(rng: np.random.Generator) -> np.ndarray:
-    """A uniformly random 3-D rotation matrix (QR of a Gaussian matrix, signs fixed)."""
-    qm, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    qm = qm * np.sign(np.diag(r))
-    return qm if np.linalg.det(qm) > 0 else -qm
-
-
 def augmented(recs: Sequence[Recording], copies: int, seed: int) -> list[Recording]:
     """The recordings plus `copies` turned copies of each: the sensor may sit any way round.
 
@@ -92,6 +89,19 @@ def augmented(recs: Sequence[Recording], copies: int, seed: int) -> list[Recordi
     for rec in recs:
         for _ in range(copies):
             out.append(replace(rec, acc=rec.acc @ random_rotation(rng).T))
+    return out
+
+
+def training_recordings(recs: Sequence[Recording], cfg: Config, seed: int) -> list[Recording]:
+    """The recordings, their turned copies, then (with `cfg.augment`) their augmented copies.
+
+    The turned copies draw first and alone from the seed's generator, so with augmentation
+    off the draws (and the model's bytes) are those of a recipe that never knew of it;
+    augmented copies draw from their own generators (seed, recording, copy).
+    """
+    out = augmented(recs, cfg.rotations, seed)
+    if cfg.augment:
+        out += augmented_copies(recs, cfg.augment, seed, cfg.augment_ranges)[len(recs):]
     return out
 
 
@@ -156,7 +166,7 @@ def fit(
     keras = heavy.keras()
     tf.config.experimental.enable_op_determinism()
     q = InputQuant.for_range(cfg.input_range_g, task.full_scale_g)
-    x, y = training_arrays(augmented(recs, cfg.rotations, seed), task, cfg, q)
+    x, y = training_arrays(training_recordings(recs, cfg, seed), task, cfg, q)
     progress(f"{len(x)} training windows from {len(recs)} recordings, {y.mean():.1%} positive steps")
     model = build_model(cfg.geometry, cfg.arch, seed)
     if init is not None:

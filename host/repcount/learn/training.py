@@ -30,6 +30,7 @@ from repcount.learn import activity, export, finetune, folds, tasks, tflite_mode
 from repcount.learn.card import ACTIVITY_TASK, ModelCard
 from repcount.learn.evaluation import Pipelines, load_data, report
 from repcount.learn.fit import INPUT_RANGE_G, QUICK, Config, Progress, Trained, fit
+from repcount.learn.model import Architecture, strides
 from repcount.outputs import atomic_dir, check_output
 
 MIXED = "mixed"  # the card's mount when training mixed mounts
@@ -52,6 +53,9 @@ class Request:
     epochs: int | None = None
     rotations: int | None = None
     train_stride: int | None = None
+    augment: int | None = None  # augmented copies of each training recording (repcount.learn.augment)
+    input_range_g: float | None = None  # the int8 input's range, +-G g (a power of two)
+    arch: Architecture | None = None  # channels and kernels of the convolution stack
     force: bool = False
     init: Path | None = None  # fine-tune this model directory instead of starting from random weights
     command: str | None = None  # the command line recorded in the card (None: not run as `repcount`)
@@ -62,6 +66,13 @@ def config_for(task: tasks.Task, req: Request, base: Config | None = None) -> Co
     cfg = base or Config(input_range_g=INPUT_RANGE_G[task.name])
     if req.rotations is not None:
         cfg = replace(cfg, rotations=req.rotations)
+    if req.augment is not None:
+        cfg = replace(cfg, augment=req.augment)
+    if req.input_range_g is not None:
+        cfg = replace(cfg, input_range_g=req.input_range_g)
+    if req.arch is not None:
+        _check_arch(req.arch, cfg)
+        cfg = replace(cfg, arch=req.arch)
     if req.train_stride:
         stride = cfg.geometry.out_stride
         if req.train_stride % stride:
@@ -72,6 +83,36 @@ def config_for(task: tasks.Task, req: Request, base: Config | None = None) -> Co
     if req.epochs:
         cfg = replace(cfg, epochs=req.epochs)
     return cfg
+
+
+def _check_arch(arch: Architecture, cfg: Config) -> None:
+    """Refuse a stack that cannot give one score per output stride (too few layers to stride by)."""
+    n = len(arch.channels)
+    if n != len(arch.kernels) or min(arch.channels + arch.kernels) < 1:
+        raise UserError(f"--channels and --kernels: one positive number per layer each, got {n} channels "
+                        f"and {len(arch.kernels)} kernels")
+    if strides(arch, cfg.geometry.out_stride).count(2) != int(cfg.geometry.out_stride).bit_length() - 1:
+        raise UserError(f"--channels: at least {int(cfg.geometry.out_stride).bit_length()} layers (the "
+                        f"first and one stride-2 layer per halving of the output stride "
+                        f"{cfg.geometry.out_stride})")
+
+
+def config_record(cfg: Config) -> dict:
+    """The card's `config`; `augment` only when on, so cards of recipes without it are unchanged."""
+    record = {
+        "architecture": asdict(cfg.arch),
+        "input_range_g": cfg.input_range_g,
+        "label_steps": cfg.label_steps,
+        "train_stride": cfg.train_stride,
+        "rotations": cfg.rotations,
+        "epochs": cfg.epochs,
+        "qat_epochs": cfg.qat_epochs,
+        "batch_size": cfg.batch_size,
+        "learning_rate": cfg.learning_rate,
+    }
+    if cfg.augment:
+        record["augment"] = {"copies": cfg.augment, **asdict(cfg.augment_ranges)}
+    return record
 
 
 def make_card(name: str, task: tasks.Task, cfg: Config, trained: Trained, mount: str) -> dict:
@@ -100,17 +141,7 @@ def make_card(name: str, task: tasks.Task, cfg: Config, trained: Trained, mount:
         "macs_per_inference": macs,
         "macs_per_second": round(macs * task.sample_rate_hz / g.hop),
         "arena_bytes": tflm.measure_arena(trained.tflite),
-        "config": {
-            "architecture": asdict(cfg.arch),
-            "input_range_g": cfg.input_range_g,
-            "label_steps": cfg.label_steps,
-            "train_stride": cfg.train_stride,
-            "rotations": cfg.rotations,
-            "epochs": cfg.epochs,
-            "qat_epochs": cfg.qat_epochs,
-            "batch_size": cfg.batch_size,
-            "learning_rate": cfg.learning_rate,
-        },
+        "config": config_record(cfg),
     }
 
 
