@@ -8,10 +8,10 @@ kernels, a per-step sigmoid score), so the renderer sees the converter's real ou
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+from repcount import heavy
 from repcount.learn import quant, tflite_model, tflm
 
 WINDOW, HOP, OUT_STRIDE = 32, 8, 4
@@ -21,10 +21,7 @@ RATE_HZ = 50
 
 def convert(head: str) -> bytes:
     """A batch-size-1 CNN (random weights) fully converted to int8."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tf_keras as keras
-
+    keras = heavy.keras()
     keras.utils.set_random_seed(1)
     inp = keras.Input((WINDOW, 1, 3), batch_size=1)
     x = keras.layers.Conv2D(8, (5, 1), strides=(2, 1), padding="same", activation="relu")(inp)
@@ -37,10 +34,10 @@ def convert(head: str) -> bytes:
     return int8_tflite(model, samples)
 
 
-def int8_tflite(model, samples: np.ndarray) -> bytes:  # noqa: ANN001
+def int8_tflite(model, samples: np.ndarray) -> bytes:
     """Full-integer conversion (int8 input and output) of a Keras model, calibrated on `samples`
     (one batch-size-1 input each): what the tests need of the converter, without QAT."""
-    import tensorflow as tf
+    tf = heavy.tensorflow()
 
     def representative():
         for sample in samples:
@@ -52,7 +49,8 @@ def int8_tflite(model, samples: np.ndarray) -> bytes:  # noqa: ANN001
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    return converter.convert()
+    with heavy.silenced_stderr():
+        return converter.convert()
 
 
 def write_model_dir(directory: Path, data: bytes, name: str, mount: str = "wrist") -> Path:

@@ -4,7 +4,7 @@
 `measure_arena` finds the smallest tensor arena that lets the model allocate and invoke.
 No call of the runtime reports the arena it uses, and an arena of a few hundred bytes
 kills the process with SIGSEGV instead of raising, so the bisection runs in a child
-process and starts above that size. tflite_micro is imported inside functions only.
+process and starts above that size. tflite_micro is imported through repcount.heavy only.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
+from repcount import heavy
 from repcount.errors import UserError
 
 MIN_PROBE_ARENA = 1024  # below ~400 bytes the runtime segfaults; from ~512 up it raises
@@ -49,10 +51,9 @@ print(hi)
 """
 
 
-def interpreter(model_bytes: bytes, arena_size: int | None = None):  # noqa: ANN201
-    from tflite_micro import runtime
-
-    return runtime.Interpreter.from_bytes(bytes(model_bytes), arena_size=arena_size)
+def interpreter(model_bytes: bytes, arena_size: int | None = None) -> Any:
+    """TFLM's interpreter on the host for `model_bytes` (tflite_micro, through repcount.heavy)."""
+    return heavy.tflm_runtime().Interpreter.from_bytes(bytes(model_bytes), arena_size=arena_size)
 
 
 def run(model_bytes: bytes, inputs: Iterable[np.ndarray], arena_size: int | None = None) -> np.ndarray:
