@@ -8,9 +8,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 REPCOUNT := $(VENV)/bin/repcount
 STAMP := $(VENV)/.repcount-installed
-export TF_CPP_MIN_LOG_LEVEL := 3
-export TF_ENABLE_ONEDNN_OPTS := 0
-export TF_USE_LEGACY_KERAS := 1
 
 .PHONY: setup toolchain demo test test-fast lint fuzz-long bitexact-long bench models hil clean
 

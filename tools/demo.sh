@@ -5,7 +5,6 @@
 # Cortex-M4F and runs the hardware-in-the-loop checks against it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export TF_CPP_MIN_LOG_LEVEL=3 TF_ENABLE_ONEDNN_OPTS=0 TF_USE_LEGACY_KERAS=1
 rc=.venv/bin/repcount
 out=demo-out
 rm -rf "$out"

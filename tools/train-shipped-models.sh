@@ -9,7 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPCOUNT="${REPCOUNT:-.venv/bin/repcount}"
 DATA="${DATA:-build/model-data}"
-export TF_CPP_MIN_LOG_LEVEL=3 TF_ENABLE_ONEDNN_OPTS=0 TF_USE_LEGACY_KERAS=1
 
 # Jump rope: sessions of simulated users (bouts, rests, walking, gestures, pick-ups) plus
 # sessions of distractors only (stairs, car, elevator, gestures, ...), which must not count.
