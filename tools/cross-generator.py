@@ -8,8 +8,8 @@ people of the *other* generator, both directions (docs/signal-model-b.md):
   A (wide population)    -> held-out people of B
   B                      -> held-out people of A (default population)
 
-  A (wide population) with training-time augmentation (repcount.learn.augment: two
-    warped, scaled, turned, noisy, clipped copies of each recording instead of two
+  A (wide population) with training-time augmentation (`train --augment 2 --rotations 0`:
+    two warped, scaled, turned, noisy, clipped copies of each recording instead of two
     turned ones) -> held-out people of B
 
 plus the shipped models (models/jumprope-wrist, models/jumprope-handle) on B's held-out
@@ -34,10 +34,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-
-from repcount.data.recordings import save
-from repcount.learn.augment import augmented_copies
-from repcount.learn.evaluation import load_data
 
 ROOT = Path(__file__).resolve().parents[1]
 REPCOUNT = os.environ.get("REPCOUNT", str(ROOT / ".venv" / "bin" / "repcount"))
@@ -81,18 +77,6 @@ def datasets(work: Path, mount: str, args: argparse.Namespace) -> tuple[dict, di
             simulate(work / "data" / f"{name}-ds-{mount}-heldout", gen, "distractors", mount, 4, 6, 6, 101),
         ]
     return train, heldout
-
-
-def augmented_set(sources: list[Path], out: Path, copies: int) -> list[Path]:
-    """The recordings of `sources` and `copies` augmented copies of each, written to `out` (once)."""
-    if not out.is_dir():
-        tmp = out.with_name(out.name + ".partial")
-        tmp.mkdir(parents=True, exist_ok=True)
-        recs = load_data([str(s) for s in sources])
-        for k, rec in enumerate(augmented_copies(recs, copies, seed=1)):
-            save(rec, tmp / f"{rec.meta.user}-{k:04d}.rec")
-        tmp.rename(out)
-    return [out]
 
 
 def train(work: Path, name: str, mount: str, data: list[Path], test: list[Path],
@@ -147,8 +131,8 @@ def main() -> int:
             rows.append((f"quick {name} {mount}", other.upper(), evaluate(model, heldout[other])))
             rows.append((f"quick {name} {mount}", own.upper() + " (own)", evaluate(model, heldout[own])))
         # Augmented copies replace the turned ones (augment turns them too): the same amount of data.
-        aug = augmented_set(train_sets["a-wide"], args.work / "data" / f"a-wide-aug-{mount}-train", 2)
-        model = train(args.work, "a-wide+aug", mount, aug, heldout["a"], args, ("--rotations", "0"))
+        model = train(args.work, "a-wide+aug", mount, train_sets["a-wide"], heldout["a"], args,
+                      ("--rotations", "0", "--augment", "2"))
         rows.append((f"quick a-wide+aug {mount}", "B", evaluate(model, heldout["b"])))
         rows.append((f"quick a-wide+aug {mount}", "A (own)", evaluate(model, heldout["a"])))
     print(f"\n{'model':28} {'tested on':10} {'MAPE':>7} {'worst person':>26} {'false/h':>8}")
