@@ -17,7 +17,8 @@ the slice:
 6. **dropped samples**: single losses and short bursts (a busy bus, a full FIFO);
 
 then the result is quantised to IMU counts at the recording's full scale, as a file holds.
-Everything is drawn from the generator it is given: same seed, same copies.
+Copies carry no gyroscope (the counters read accelerations only). Everything is drawn
+from the generator it is given: same seed, same copies.
 """
 
 from __future__ import annotations
