@@ -13,6 +13,11 @@ so neither occupies the arena; a RESHAPE is a rename, not a copy, where it can b
     native.generate(model, Path("build/fw"))   # -> [build/fw/rc_engine_native.c]
     native.macs(model)                         # multiply-accumulates per inference
 
+Given the pipeline's windows (`stream.Geometry`: window, hop and the counted slice), a
+model that can streams instead (stream.py): each layer computes only its new steps per
+hop into rings, the counted outputs bit-exact with the window computation;
+`streaming(model, geometry)` says whether it does, or why not.
+
 The ops it supports, the builder of ops.py that computes each and the C helpers each
 kernel needs are the native op registry in engines.toml (docs/adding-an-op.md). The C
 kernels are Jinja templates in firmware_templates/engines/native/; the arithmetic
