@@ -248,7 +248,7 @@ def test_build_needs_no_acle_header(tmp_path: Path, cpu: str, dsp: bool) -> None
     used = {name for name in ("smlad", "sxtb16") if f"\t{name}" in asm}
     assert used == ({"smlad", "sxtb16"} if dsp else set()), asm
     if dsp:
-        block = asm[asm.index("<rc_dot4>:"):]
+        block = asm[asm.index("<rc_block_step>:"):]
         block = block[: block.find("\n\n")]
         assert "ror #8" in block, "the second SXTB16 takes bytes 1 and 3 by its own rotation"
         assert block.count("ldmia.w\tr") == 2, "two LDM load the block's eight weight words per input word"
