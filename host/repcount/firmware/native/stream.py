@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from repcount.firmware.native.ops import Kernel, kernels_of, zero_point
+from repcount.learn.card import ModelCard
 from repcount.learn.tflite_model import Op, TfliteModel
 
 ELEMENTWISE = ("LOGISTIC", "QUANTIZE")
@@ -43,6 +44,12 @@ class Geometry:
     hop: int
     take_start: int
     take_count: int
+
+    @classmethod
+    def of_card(cls, card: ModelCard) -> Geometry | None:
+        """The geometry the firmware's pipeline runs a carded model with (None without counting)."""
+        c = card.counting
+        return None if c is None else cls(card.window, card.hop, c.take_start, c.take_count)
 
 
 @dataclass
