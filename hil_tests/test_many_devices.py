@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -100,3 +102,61 @@ def test_count_latency_comes_from_the_inference_that_reported_each_event(hil_res
     s = hil_result.summary()
     assert s["latency"]["events_timed"] > 0
     assert 0 < s["count_latency_p50_s"] <= s["count_latency_p95_s"] <= s["latency"]["count_latency_max_s"]
+
+
+class FakeDevice:
+    """A device for the work queue alone: answers `replay` until its `fails_on`-th recording."""
+
+    def __init__(self, name: str, fails_on: int | None = None, error: Exception | None = None,
+                 together: threading.Barrier | None = None) -> None:  # fmt: skip
+        self.link = SimpleNamespace(name=name)
+        self.info = SimpleNamespace(board="fake", sample_rate_hz=50.0)
+        self.fails_on, self.error, self.replayed, self.together = fails_on, error, 0, together
+
+    def replay(self, name: str, raw: np.ndarray, attempts: int) -> hil.Replayed:
+        self.replayed += 1
+        if self.replayed == 1 and self.together is not None:
+            self.together.wait(timeout=10)  # every device holds a recording before any finishes or fails
+        if self.replayed == self.fails_on:
+            raise self.error or OSError("socket disconnected")
+        return hil.Replayed(np.zeros((1, 1), np.int8), [], 0.01, 1)
+
+
+JOBS = [(f"rec{i}", np.zeros(500, np.int16)) for i in range(5)]
+
+
+def replay_fakes(devices: list[FakeDevice]) -> tuple[list[hil.DeviceWork], list[int]]:
+    judged: list[int] = []
+    work, _wall = hil.replay_on_devices(devices, JOBS, 1, lambda i, _r: judged.append(i))  # type: ignore[arg-type]
+    return work, judged
+
+
+@pytest.mark.host
+def test_the_work_queue_gives_a_failed_devices_recording_to_the_others() -> None:
+    both = threading.Barrier(2)
+    work, judged = replay_fakes([FakeDevice("A", together=both), FakeDevice("B", fails_on=1, together=both)])
+    assert sorted(judged) == list(range(5))  # every recording judged once
+    a, b = work
+    assert b.died is not None and b.died["recording"] in a.recordings and b.recordings == []
+    assert "B: the link failed: socket disconnected" in b.died["error"]
+    assert sorted(a.recordings + b.recordings) == [name for name, _ in JOBS] and a.died is None
+
+
+@pytest.mark.host
+def test_no_verdict_only_when_every_device_fails() -> None:
+    everyone = r"every device failed, [0-4] of 5 recordings replayed: A during rec\d: A: the link failed"
+    with pytest.raises(hil.HilError, match=everyone):
+        replay_fakes([FakeDevice("A", fails_on=2), FakeDevice("B", fails_on=1)])
+    reset = hil.HilError("A: the device reset during the replay of rec1")
+    with pytest.raises(hil.HilError, match="^A: the device reset"):  # one device: its own error
+        replay_fakes([FakeDevice("A", fails_on=2, error=reset)])
+
+
+@pytest.mark.host
+def test_a_bug_in_a_device_thread_is_raised_not_waited_for() -> None:
+    def progress(_msg: str) -> None:
+        raise ValueError("a bug")
+
+    with pytest.raises(ValueError, match="a bug"):
+        hil.replay_on_devices([FakeDevice("A"), FakeDevice("B")], JOBS, 1, lambda _i, _r: None,  # type: ignore[list-item]
+                              progress)  # fmt: skip

@@ -85,27 +85,42 @@ Answers = queue.Queue[tuple[str, int, int, Any]]  # (kind, device, recording ind
 
 def _serve(k: int, session: Session, jobs: Sequence[tuple[str, np.ndarray]], work: _WorkQueue,
            answers: Answers, attempts: int, progress: Progress | None) -> None:  # fmt: skip
-    """One device's thread: replay recordings from the queue until none is left or it fails."""
+    """One device's thread: replay recordings from the queue until none is left or it fails.
+
+    Every recording taken is answered (done, died or crash) before it is handed back to the
+    queue, so the calling thread learns of a failed device before another device finishes
+    its recording."""
     while (i := work.take()) is not None:
         name, raw = jobs[i]
-        if progress:
-            progress(f"[{i + 1}/{len(jobs)}] {name} on {session.link.name}")
         try:
+            if progress:
+                progress(f"[{i + 1}/{len(jobs)}] {name} on {session.link.name}")
             replayed = session.replay(name, raw, attempts)
         except OSError as exc:  # the port or socket broke: the device is gone
-            work.finish(i, done=False)
             answers.put(("died", k, i, HilError(f"{session.link.name}: the link failed: {exc}")))
+            work.finish(i, done=False)
             return
         except HilError as exc:
-            work.finish(i, done=False)
             answers.put(("died", k, i, exc))
+            work.finish(i, done=False)
             return
         except BaseException as exc:  # a bug: the calling thread re-raises it
-            work.finish(i, done=False)
             answers.put(("crash", k, i, exc))
+            work.finish(i, done=False)
             return
         answers.put(("done", k, i, replayed))
         work.finish(i, done=True)
+
+
+def _next_answer(answers: Answers, threads: Sequence[threading.Thread]) -> tuple[str, int, int, Any]:
+    """The next answer of a device thread; a RuntimeError rather than a wait without end if every
+    thread has ended with recordings unanswered (which `_serve` never does)."""
+    while True:
+        try:
+            return answers.get(timeout=1.0)
+        except queue.Empty:
+            if not any(t.is_alive() for t in threads) and answers.empty():
+                raise RuntimeError("every device thread ended with recordings unanswered") from None
 
 
 def replay_on_devices(
@@ -135,7 +150,7 @@ def replay_on_devices(
     finished, ended = 0, started
     try:
         while finished < len(jobs) and len(failures) < len(sessions):
-            kind, k, i, payload = answers.get()
+            kind, k, i, payload = _next_answer(answers, threads)
             name = jobs[i][0]
             if kind == "crash":
                 raise payload
