@@ -108,17 +108,26 @@ def sizes(model_dir: Path, card: ModelCard, out: Path) -> dict[str, Any]:
 
     project = firmware.render(model_dir, QEMU_BOARD, out, engine="native", mount=_mount(card))
     figures = firmware.measure(project)
+    figures["streaming"] = project.context["native"]["streaming"]
+    # The model's MACs per second of signal (a window's, the compute budget of the model) and
+    # those the engine computes (fewer when it streams: the divisor of instructions per MAC).
     figures["macs_per_second"] = round(figures["macs_per_inference"] * card.sample_rate_hz / card.hop)
+    figures["macs_computed_per_second"] = round(
+        figures["macs_computed_per_inference"] * card.sample_rate_hz / card.hop
+    )
     figures["firmware_warnings"] = project.warnings
     return figures
 
 
 def reference_cost(model_dir: Path, out: Path) -> dict[str, Any]:
-    """The cost figures of the fixed reference model (bench/reference-model) on the emulated M4."""
+    """The cost figures of the fixed reference model (bench/reference-model) on the emulated M4:
+    steady-state instructions per inference (the first, cold one apart), per second of
+    signal, and per MAC the engine computes (`repcount.firmware.sizes.cost_figures`)."""
     card = ModelDir.open(model_dir).card
     figures = sizes(model_dir, card, out)
-    keys = ("macs_per_inference", "macs_per_second", "instructions_per_inference", "instructions_per_mac",
-            "instructions_per_second")  # fmt: skip
+    keys = ("streaming", "macs_per_inference", "macs_computed_per_inference", "macs_per_second",
+            "macs_computed_per_second", "instructions_per_inference", "instructions_first_inference",
+            "instructions_per_mac", "instructions_per_second")  # fmt: skip
     return {"model": card.name, "model_hash": card.model_hash, "directory": str(REFERENCE_MODEL),
             **{k: figures.get(k) for k in keys}}  # fmt: skip
 

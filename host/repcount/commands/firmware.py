@@ -84,5 +84,8 @@ def _print(project: Project) -> None:
     if tflm is not None:
         print(f"  ops: {', '.join(model['ops'])}; arena {tflm['arena_size']} bytes "
               f"({tflm['arena_measured']} measured + {tflm['arena_margin']} margin)")
+    native = project.context["native"]
+    if native is not None:
+        print(f"  streaming: {'yes' if native['streaming'] else 'no'}: {native['why']}")
     build = "pio run -t upload" if project.board.build == "platformio" else "make"
     print(f"  next: cd {project.directory} && {build}   (see README.md there)")

@@ -25,6 +25,7 @@ from repcount.errors import UserError
 from repcount.firmware import boards, engines, sizes, templates
 from repcount.firmware.boards import Board
 from repcount.firmware.native import generate as native
+from repcount.firmware.native import stream
 from repcount.learn.card import ModelCard, ModelDir
 from repcount.learn.tflite_model import TfliteModel
 
@@ -243,7 +244,22 @@ def project_context(
         "model_source": str(model.path),  # for the commands in README.md
         "model_rows": _model_rows(model.tflite.data) if engine == "tflm" else [],
         "tflm": tflm_context(model, board, arena_margin) if engine == "tflm" else None,
+        "native": native_context(model) if engine == "native" else None,
     }
+
+
+def native_context(model: ModelDir) -> dict[str, Any]:
+    """Whether the native engine streams for the card's windows, and why (or why not).
+
+    Streaming computes each layer's new steps only and is bit-exact with the window
+    computation on the counted slice, the only outputs the pipeline reads; a model
+    without counting (activity) or one whose padding reaches that slice runs on windows."""
+    geometry = stream.Geometry.of_card(model.card)
+    if geometry is None:
+        why = "runs on whole windows: the model counts nothing (no counted slice to stream)"
+        return {"geometry": None, "streaming": False, "why": why}
+    on, why = native.streaming(model.tflite, geometry)
+    return {"geometry": geometry, "streaming": on, "why": why}
 
 
 def _warnings(project: Project) -> list[str]:
@@ -270,7 +286,8 @@ def _write_project(project: Project) -> None:
     if project.engine == "tflm":
         _write_sources(project, "engines/tflm")
     else:
-        project.files.extend(native.generate(project.model.tflite, out / "src"))
+        geometry = project.context["native"]["geometry"]
+        project.files.extend(native.generate(project.model.tflite, out / "src", geometry))
     board_folder = f"boards/{board.id}"
     board_names = {templates.output_name(s, board_folder) for s in templates.sources_in(board_folder)}
     for source in templates.sources_in("project"):
@@ -333,5 +350,12 @@ def summary(project: Project) -> dict[str, Any]:
         "files": sorted(str(p.relative_to(project.directory)) for p in project.files),
         "warnings": project.warnings,
         "card_arena_bytes": project.model.card.arena_bytes,
+        **_streaming(project),
         **figures,
     }
+
+
+def _streaming(project: Project) -> dict[str, Any]:
+    """`streaming` and `why` of a native project (none for TFLM, which always runs windows)."""
+    ctx = project.context["native"]
+    return {} if ctx is None else {"streaming": ctx["streaming"], "why": ctx["why"]}

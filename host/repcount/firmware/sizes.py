@@ -6,9 +6,14 @@ Measured, never estimated:
 - instructions per inference from the emulated Cortex-M4F: the firmware is replayed a few
   seconds of signal over its serial link, as in HIL, and its board counts the engine's
   instructions under QEMU's `-icount` (exact, see rc_board.c) and prints them on the
-  semihosting console (`rc-cost inference=N instructions=M`);
+  semihosting console (`rc-cost inference=N instructions=M`). A streaming engine's first
+  inference computes the whole window and every later one only the new steps, so the
+  figure that spends the battery is the steady state (the median of the continuing
+  inferences); the first is reported apart;
 - the native engine's arena from its plan, TFLM's arena by running the model in the
-  tflite_micro runtime (`repcount.learn.tflm.measure_arena`), and the model's MACs.
+  tflite_micro runtime (`repcount.learn.tflm.measure_arena`), and the model's MACs: those
+  of a window and those the engine computes per continuing inference (fewer when it
+  streams), the divisor of instructions per MAC.
 `repcount firmware --json` prints these figures (named as in docs/architecture.md,
 Metrics).
 """
@@ -28,6 +33,7 @@ import numpy as np
 from repcount.device.link import Link
 from repcount.errors import UserError
 from repcount.firmware.native import generate as native
+from repcount.firmware.native import stream
 
 QEMU_BOARD = "qemu-mps2-an386"
 SIZE_TOOL = "arm-none-eabi-size"
@@ -132,28 +138,45 @@ def inference_costs(elf: Path, inferences: int = DEFAULT_INFERENCES) -> tuple[li
     return [costs[i][0] for i in range(inferences)], max(peak for _, peak in costs.values())
 
 
-def model_figures(tflite: Any) -> dict[str, int]:
-    """Arena of each engine and MACs for one model (the .tflite is the source of truth)."""
+def model_figures(tflite: Any, geometry: stream.Geometry | None = None) -> dict[str, int]:
+    """Arena of each engine and MACs for one model (the .tflite is the source of truth).
+
+    `macs_computed_per_inference` is what the native engine computes per continuing
+    inference: a window's MACs, or with `geometry` (the card's windows) for a model that
+    streams, only the new steps the counted slice needs (`stream.Plan.macs`); its arena
+    is then the stream's state (rings and the previous window's overlap)."""
     from repcount.learn import tflm  # heavy: loads the tflite_micro runtime
 
+    window_macs, arena = native.macs(tflite), native.arena_bytes(tflite)
+    computed = window_macs
+    if geometry is not None and native.streaming(tflite, geometry)[0]:
+        plan = stream.plan(tflite, geometry)
+        computed, arena = plan.macs, plan.state_bytes
     return {
-        "macs_per_inference": native.macs(tflite),
-        "native_arena_bytes": native.arena_bytes(tflite),
+        "macs_per_inference": window_macs,
+        "macs_computed_per_inference": computed,
+        "native_arena_bytes": arena,
         "tflm_arena_bytes": tflm.measure_arena(tflite.data),
     }
 
 
 def cost_figures(
-    elf: Path, sample_rate_hz: float, hop: int, inferences: int = DEFAULT_INFERENCES
+    elf: Path, sample_rate_hz: float, hop: int, macs: int, inferences: int = DEFAULT_INFERENCES
 ) -> dict[str, Any]:
-    """Instructions per inference (the largest seen, and the mean) and per second of signal."""
+    """Instructions per inference in the steady state (the median of the inferences that
+    continue a window, what a device spends for hours) and of the first (cold) one, per
+    second of signal (steady x inferences per second) and per MAC the engine computes
+    (`macs` per continuing inference)."""
     counts, stack_peak = inference_costs(elf, inferences)
-    per_inference = max(counts)
+    steady = round(statistics.median(counts[1:]))
+    per_second = sample_rate_hz / hop
     return {
-        "instructions_per_inference": per_inference,
-        "instructions_per_inference_mean": round(statistics.fmean(counts), 1),
-        "instructions_per_second": round(per_inference * sample_rate_hz / hop),
-        "inferences_per_second": sample_rate_hz / hop,
+        "instructions_per_inference": steady,
+        "instructions_first_inference": counts[0],
+        "instructions_per_inference_max": max(counts[1:]),
+        "instructions_per_second": round(steady * per_second),
+        "instructions_per_mac": round(steady / max(1, macs), 2),
+        "inferences_per_second": per_second,
         "stack_peak_bytes": stack_peak,
     }
 
@@ -166,18 +189,17 @@ def measure(project: Any) -> dict[str, Any]:
     from repcount.device.emulator import build  # not at the top: the emulator renders firmware
 
     tflite = project.model.tflite
-    figures: dict[str, Any] = {"tflite_bytes": len(tflite.data), **model_figures(tflite)}
+    native_ctx = project.context.get("native")
+    geometry = native_ctx["geometry"] if native_ctx and native_ctx["streaming"] else None
+    figures: dict[str, Any] = {"tflite_bytes": len(tflite.data), **model_figures(tflite, geometry)}
     if project.board.id == QEMU_BOARD:
         elf = build(project.directory)
         model = project.context["model"]
         figures.update(elf_sizes(elf))
         try:
-            figures.update(cost_figures(elf, model["sample_rate_hz"], model["hop"]))
+            macs = figures["macs_computed_per_inference"]
+            figures.update(cost_figures(elf, model["sample_rate_hz"], model["hop"], macs))
         except NoCostCounter as exc:
             project.warnings.append(str(exc))
             figures.update(instructions_per_inference=None, instructions_per_second=None)
-        else:
-            figures["instructions_per_mac"] = round(
-                figures["instructions_per_inference"] / max(1, figures["macs_per_inference"]), 2
-            )
     return figures

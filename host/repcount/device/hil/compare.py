@@ -7,6 +7,10 @@ a. bit-exact: the device's int8 outputs against the tflite_micro runtime (TFLM's
 b. float: dequantised device outputs against the float (QAT) model (MAE, RMSE, max abs,
    L2 relative error, cosine: STM32Cube.AI's validation metrics) and the count difference
    between the int8 and the float pipelines; passes within int8 rounding.
+Both compare the counted slice of each inference's outputs (`take_start` ..
+`take_start + take_count`), the only scores the device counts from, for every engine: a
+streaming native engine computes that slice alone and writes the output zero point
+elsewhere. Output indices in a report are those of the whole output vector.
 c. labels: per-recording count error, count MAPE, event F1 and false counts per hour
    (repcount.learn.metrics) against the model card's held-out int8 figures plus `Margins`.
 """
@@ -51,25 +55,32 @@ class Margins:
     false_counts_per_hour: float = 60.0  # one false count in 2 minutes of distractors passes, two fail
 
 
+def counted_slice(params: counting.CountingParams) -> slice:
+    """The output positions the device counts from (those a streaming engine computes)."""
+    return slice(params.take_start, params.take_start + params.take_count)
+
+
 def compare_bitexact(runs: Sequence[RecordingRun], params: counting.CountingParams) -> dict[str, Any]:
-    """(a) Device int8 outputs vs the TFLM runtime, and device events vs the Python counter."""
+    """(a) Device int8 outputs vs the TFLM runtime on the counted slice, and device events
+    vs the Python counter."""
     mismatches = compared = event_mismatches = 0
     first: dict[str, Any] | None = None
     first_event: dict[str, Any] | None = None
+    counted = counted_slice(params)
     for r in runs:
-        dev, ref = r.device.outputs, r.reference
-        if dev.shape != ref.shape:
-            mismatches += max(dev.size, ref.size)
-            detail = f"device {dev.shape} outputs, reference {ref.shape}"
+        if r.device.outputs.shape != r.reference.shape:
+            mismatches += max(r.device.outputs.size, r.reference.size)
+            detail = f"device {r.device.outputs.shape} outputs, reference {r.reference.shape}"
             first = first or {"recording": r.name, "detail": detail}
             continue
+        dev, ref = r.device.outputs[:, counted], r.reference[:, counted]
         compared += dev.size
         diff = np.argwhere(dev != ref)
         mismatches += len(diff)
         if len(diff) and first is None:
             k, j = (int(v) for v in diff[0])
-            first = {"recording": r.name, "inference": k, "index": j, "device": int(dev[k, j]),
-                     "reference": int(ref[k, j])}  # fmt: skip
+            first = {"recording": r.name, "inference": k, "index": params.take_start + j,
+                     "device": int(dev[k, j]), "reference": int(ref[k, j])}  # fmt: skip
         expected = counting.count_events(ref, params)
         if r.device.event_steps != expected:
             event_mismatches += 1
@@ -121,13 +132,16 @@ def bitexact_failure(a: dict[str, Any]) -> str | None:
 
 
 def compare_float(runs: Sequence[RecordingRun], card: ModelCard) -> dict[str, Any] | None:
-    """(b) Dequantised device outputs vs the float model, and int8 vs float counts."""
+    """(b) Dequantised device outputs vs the float model on the counted slice, and int8 vs
+    float counts."""
     if not runs or any(r.float_outputs is None for r in runs):
         return None
     scale, zp = card.output.scale, card.output.zero_point
-    ref = np.concatenate([np.asarray(r.float_outputs).ravel() for r in runs])
-    got = np.concatenate([dequantize(r.device.outputs, scale, zp).ravel() for r in runs])
+    counted = counted_slice(card.counting_params)
+    ref = np.concatenate([np.asarray(r.float_outputs)[:, counted].ravel() for r in runs])
+    got = np.concatenate([dequantize(r.device.outputs[:, counted], scale, zp).ravel() for r in runs])
     obj: dict[str, Any] = metrics.float_agreement(ref, got)
+    obj["outputs_compared"] = int(ref.size)
     device_n = sum(len(r.device_t) for r in runs)
     float_n = sum(len(r.float_t) for r in runs if r.float_t is not None)
     obj["output_scale"] = scale
