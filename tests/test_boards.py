@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hostdevice import build_device, running_device
+from repcount.device import emulator
 from repcount.device import protocol as P
 from repcount.device.link import Link
 from repcount.firmware import boards, templates
@@ -161,14 +162,20 @@ def _recording(path: Path, n: int) -> Path:
     return path
 
 
-def _run_until_the_imu_ends(exe: Path, recording: Path, speed: str) -> tuple[int, int]:
-    """Run mode over the whole recording: (samples the app took, the device's imu_overruns)."""
-    with running_device(exe, "--imu", str(recording), "--speed", speed) as dev, Link.open(dev.url) as link:
+def _run_mode_until_the_imu_ends(url: str, timeout: float = 10.0) -> tuple[int, int]:
+    """Run mode until the device's IMU ends: (samples the app took, the device's imu_overruns)."""
+    with Link.open(url) as link:
         link.hello()
         link.set_mode(P.MODE_RUN)
-        ended = next(m for _, m in link.messages(10.0) if isinstance(m, P.Error) and m.code == P.ERR_IMU)
-        assert ended.arg0 == 2, ended.describe()  # the recording ended, the IMU did not fail
+        ended = next(m for _, m in link.messages(timeout) if isinstance(m, P.Error) and m.code == P.ERR_IMU)
+        assert ended.arg0 == 2, ended.describe()  # the stream ended, the IMU did not fail
         return ended.arg1, link.device_stats().imu_overruns
+
+
+def _run_until_the_imu_ends(exe: Path, recording: Path, speed: str) -> tuple[int, int]:
+    """Run mode over the whole recording on a host-linux device."""
+    with running_device(exe, "--imu", str(recording), "--speed", speed) as dev:
+        return _run_mode_until_the_imu_ends(dev.url)
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="needs a host C compiler")
@@ -200,3 +207,49 @@ def test_capture_reports_the_devices_imu_overruns(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["samples"] == 100 and report["imu_overruns"] == 0
+
+
+# The emulated board's IMU: timer 0 queues a synthetic sample at the IMU's rate, whatever the
+# main loop does (boards/qemu-mps2-an386/rc_imu.c); under -icount its clock is the emulator's
+# virtual time, so what an inference costs in samples does not depend on this machine's speed.
+SHIPPED_MODEL = Path(__file__).parent.parent / "models" / "jumprope-wrist"
+QEMU_TOOLS = ("make", "arm-none-eabi-gcc", emulator.QEMU)
+
+
+def _emulated_firmware(out: Path, defines: str) -> Path:
+    """The shipped model's firmware for the emulated board, built with the board's test options."""
+    project = firmware.render(SHIPPED_MODEL, emulator.BOARD, out, engine="native")
+    proc = subprocess.run(["make", "-C", str(project.directory), f"DEFINES={defines}"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return emulator.find_elf(project.directory)
+
+
+@pytest.mark.skipif(any(shutil.which(t) is None for t in QEMU_TOOLS), reason="needs the Arm tools")
+def test_on_the_emulated_board_a_slow_engine_makes_overruns_counted_never_a_shorter_stream(tmp_path):
+    """An engine that busy-waits 2 s per inference (a hop is 32 samples, 640 ms at 50 Hz) fills
+    the board's 256-sample queue: every sample the IMU made is taken or counted in STATS."""
+    n = 1000
+    slow = _emulated_firmware(tmp_path / "slow", f"-DRC_QEMU_IMU_SAMPLES={n} -DRC_QEMU_ENGINE_SLOW_MS=2000")
+    with emulator.Emulator(slow) as emu:
+        taken, overruns = _run_mode_until_the_imu_ends(emu.url, timeout=120.0)
+    assert overruns > 0 and taken + overruns == n, (taken, overruns)
+    # the same board with the real engine's speed keeps up (250 samples: 5 s of virtual time),
+    # and a capture streams every sample the IMU made, in order (x is the sample's number)
+    fast = _emulated_firmware(tmp_path / "fast", "-DRC_QEMU_IMU_SAMPLES=250")
+    with emulator.Emulator(fast) as emu:
+        assert _run_mode_until_the_imu_ends(emu.url, timeout=60.0) == (250, 0)
+        with Link.open(emu.url) as link:
+            link.hello()
+            link.set_mode(P.MODE_CAPTURE)
+            batches = []
+            for _, m in link.messages(60.0):
+                if isinstance(m, P.Samples):
+                    batches.append(m.xyz)
+                elif isinstance(m, P.Error):
+                    assert (m.code, m.arg0, m.arg1) == (P.ERR_IMU, 2, 250), m.describe()
+                    break
+            assert link.device_stats().imu_overruns == 0
+    xyz = np.concatenate(batches)
+    assert xyz[:, 0].tolist() == list(range(250))
+    assert (xyz[:, 1:] == [0, 32768 // MODEL_FULL_SCALE_G]).all()

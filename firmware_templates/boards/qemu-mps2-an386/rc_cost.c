@@ -7,7 +7,10 @@
  * writes to a file (repcount.emulator.Emulator.console_lines):
  *     rc-cost inference=12 instructions=56832 stack_peak=460
  * (stack_peak: the most stack in use since boot, in bytes). The serial link is left
- * untouched, so the protocol's byte stream is the same as on a real board. */
+ * untouched, so the protocol's byte stream is the same as on a real board.
+ * Built with -DRC_QEMU_ENGINE_SLOW_MS=N, each inference then also busy-waits N ms of
+ * virtual time (not counted in the line): an engine slower than the IMU, to test that the
+ * samples it makes the board miss are counted (rc_imu.c). */
 #include <stdint.h>
 
 #include "rc_engine.h"
@@ -52,6 +55,10 @@ int __wrap_rc_engine_invoke(const int8_t *input, int8_t *output)
     uint64_t start = rc_qemu_instructions();
     int status = __real_rc_engine_invoke(input, output);
     uint32_t used = (uint32_t)(rc_qemu_instructions() - start) - counter_overhead;
+#ifdef RC_QEMU_ENGINE_SLOW_MS
+    for (uint32_t t0 = rc_qemu_millis(); rc_qemu_millis() - t0 < (uint32_t)(RC_QEMU_ENGINE_SLOW_MS);) {
+    }
+#endif
 
     char line[64];
     char *p = put_str(line, "rc-cost inference=");

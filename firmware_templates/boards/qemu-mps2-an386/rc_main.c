@@ -1,8 +1,8 @@
 /* repcount board qemu-mps2-an386: main loop and the board interface of rc_app.h.
  *
- * The emulated board has no IMU, LED or screen: its "IMU" is the replay stream the host
- * sends over the UART, so capture and run mode report an IMU error, and the LED and the
- * count are not shown. */
+ * The emulated board has no LED or screen (the LED and the count are not shown) and a
+ * synthetic IMU on a timer (rc_imu.c) for capture and run mode; replay mode takes the
+ * samples the host sends over the UART. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,12 +17,6 @@ void rc_board_write(const uint8_t *data, size_t len)
 int rc_board_read_byte(uint8_t *byte)
 {
     return rc_qemu_read_byte(byte);
-}
-
-int rc_board_imu_read(int16_t xyz[3])
-{
-    (void)xyz;
-    return -1; /* no IMU: samples arrive only in replay mode */
 }
 
 uint32_t rc_board_millis(void)
@@ -45,8 +39,11 @@ int main(void)
     rc_qemu_board_init();
     rc_app_init();
     for (;;) {
-        if (!rc_app_poll()) {
-            rc_qemu_wait_for_input(); /* a byte, or the next SysTick (time-outs) */
+        rc_qemu_imu_follow_app();
+        /* A sample queued just after the test below waits for the next interrupt (at most
+         * a sample period): late, never lost. */
+        if (!rc_app_poll() && !rc_qemu_imu_pending()) {
+            rc_qemu_wait_for_input(); /* a byte, an IMU sample, or the next SysTick (time-outs) */
         }
     }
 }

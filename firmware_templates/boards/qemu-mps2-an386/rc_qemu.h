@@ -1,7 +1,7 @@
 /* repcount board qemu-mps2-an386: the emulated Arm MPS2 AN386 (Cortex-M4F).
  *
  * The few registers this board uses, written from the Armv7-M architecture manual and
- * Arm's CMSDK APB UART description (no CMSIS), and the board's own services beyond the
+ * Arm's CMSDK APB UART and timer descriptions (no CMSIS), and the board's own services beyond the
  * portable board interface: the instruction counter and the semihosting exit. */
 #ifndef RC_QEMU_H
 #define RC_QEMU_H
@@ -26,6 +26,16 @@
 #define UART_INT_RX 0x2u
 #define UART0_RX_IRQ 0u
 
+/* CMSDK APB timer 0: counts the 25 MHz clock down from RELOAD, interrupts at zero */
+#define TIMER0_BASE 0x40000000u
+#define TIMER0_CTRL RC_REG(TIMER0_BASE + 0x00u)
+#define TIMER0_VALUE RC_REG(TIMER0_BASE + 0x04u)
+#define TIMER0_RELOAD RC_REG(TIMER0_BASE + 0x08u)
+#define TIMER0_INTCLEAR RC_REG(TIMER0_BASE + 0x0Cu)
+#define TIMER_CTRL_EN 0x1u
+#define TIMER_CTRL_IRQ_EN 0x8u
+#define TIMER0_IRQ 8u
+
 /* System control space */
 #define SYST_CSR RC_REG(0xE000E010u)
 #define SYST_RVR RC_REG(0xE000E014u)
@@ -34,6 +44,8 @@
 #define SYST_CSR_TICKINT 0x2u
 #define SYST_CSR_CLKSOURCE_CPU 0x4u
 #define NVIC_ISER0 RC_REG(0xE000E100u)
+#define NVIC_ICER0 RC_REG(0xE000E180u)
+#define NVIC_ICPR0 RC_REG(0xE000E280u)
 #define SCB_CPACR RC_REG(0xE000ED88u)
 #define SCB_VTOR RC_REG(0xE000ED08u)
 #define SCB_CFSR RC_REG(0xE000ED28u)
@@ -66,6 +78,11 @@ uint64_t rc_qemu_ticks(void);
 /* Instructions executed since boot, exact when QEMU runs with `-icount shift=7`
  * (virtual time then advances 2^7 ns per instruction); meaningless without -icount. */
 uint64_t rc_qemu_instructions(void);
+/* The synthetic IMU (rc_imu.c): call from the main loop; starts a new sample stream when
+ * the app enters capture or run mode and stops it when it leaves. */
+void rc_qemu_imu_follow_app(void);
+/* 1 when the IMU has something for rc_board_imu_read (a sample, a loss, its end). */
+int rc_qemu_imu_pending(void);
 /* Writes a NUL-terminated line to the semihosting console (a file the emulator reads). */
 void rc_qemu_console(const char *text);
 /* End the emulator with `code` (QEMU's own exit code). */

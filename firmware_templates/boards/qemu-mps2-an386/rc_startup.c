@@ -13,9 +13,11 @@ extern uint32_t __data_load, __data_start, __data_end, __bss_start, __bss_end;
 int main(void);
 void rc_qemu_uart0_rx_irq(void);
 void rc_qemu_systick_irq(void);
+void rc_qemu_fault(void);
+/* Weak: a program of the board glue alone (tests/c/qemu_board_smoke.c) has no IMU. */
+void rc_qemu_timer0_irq(void) __attribute__((weak, alias("rc_qemu_fault")));
 
 void Reset_Handler(void) __attribute__((noreturn));
-void rc_qemu_fault(void);
 void rc_qemu_fault_report(const uint32_t *frame) __attribute__((noreturn, used));
 
 typedef void (*rc_vector_t)(void);
@@ -98,7 +100,8 @@ void rc_qemu_fault_report(const uint32_t *frame)
     rc_qemu_exit(RC_QEMU_EXIT_FAULT);
 }
 
-/* 16 system exceptions, then the AN386's 32 external interrupts (UART0 RX is IRQ 0). */
+/* 16 system exceptions, then the AN386's 32 external interrupts (UART0 RX is IRQ 0,
+ * timer 0 IRQ 8). */
 __attribute__((section(".vectors"), used)) const rc_vector_t rc_vector_table[16 + 32] = {
     (rc_vector_t)(uintptr_t)&__stack_top,
     Reset_Handler,
@@ -114,9 +117,11 @@ __attribute__((section(".vectors"), used)) const rc_vector_t rc_vector_table[16 
     rc_qemu_fault, /* PendSV */
     rc_qemu_systick_irq,
     rc_qemu_uart0_rx_irq, /* IRQ 0: UART0 receive */
-    /* IRQ 1..31: interrupts this board never enables */
+    /* IRQ 1..7: interrupts this board never enables */
     rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault,
-    rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault,
+    rc_qemu_timer0_irq, /* IRQ 8: timer 0, the IMU's sample clock (rc_imu.c) */
+    /* IRQ 9..31: interrupts this board never enables */
+    rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault,
     rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault,
     rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault, rc_qemu_fault,
     rc_qemu_fault, rc_qemu_fault, rc_qemu_fault,
