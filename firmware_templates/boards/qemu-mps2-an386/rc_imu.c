@@ -63,8 +63,8 @@ void rc_qemu_imu_follow_app(void)
     if (active == running) {
         return;
     }
-    /* Outside capture and run nothing is queued; each capture or run starts a new stream
-     * (sample 0 first), so a test knows exactly how many samples the IMU made. */
+    /* Outside capture and run nothing is queued; entering either from idle or replay
+     * starts a new stream (sample 0 first), so a test knows how many samples the IMU made. */
     TIMER0_CTRL = 0u;
     NVIC_ICER0 = 1u << TIMER0_IRQ;
     TIMER0_INTCLEAR = 1u;
