@@ -81,7 +81,7 @@ def compare_bitexact(runs: Sequence[RecordingRun], params: counting.CountingPara
             k, j = (int(v) for v in diff[0])
             first = {"recording": r.name, "inference": k, "index": params.take_start + j,
                      "device": int(dev[k, j]), "reference": int(ref[k, j])}  # fmt: skip
-        expected = counting.count_events(ref, params)
+        expected = counting.count_events(r.reference, params)
         if r.device.event_steps != expected:
             event_mismatches += 1
             if first_event is None:
