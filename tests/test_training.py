@@ -180,17 +180,28 @@ def test_augmentation_is_off_unless_asked_and_then_seeded(data_dir: Path) -> Non
     assert not np.array_equal(on[-1].acc, other[-1].acc)
 
 
-def test_augmented_training_records_its_ranges_in_the_card(
+def test_recipe_options_are_recorded_and_the_firmware_runs_the_result(
     trained: Path, data_dir: Path, tmp_path: Path
 ) -> None:
-    """The card says how a model was augmented (to retrain it); a model without says nothing."""
+    """--augment, --input-range, --kernels and --highpass: the card records each (to retrain
+    the model), a model without them records none, and the int8 model passes the firmware's
+    checks with the high-pass stage's weights still the fixed moving average."""
     assert "augment" not in card_of(trained)["config"]
-    out = tmp_path / "aug"
-    argv = [*TRAIN_ARGS, "--rotations", "0", "--augment", "1", "--data", str(data_dir), "--out", str(out)]
+    assert "highpass" not in card_of(trained)["config"]["architecture"]
+    out = tmp_path / "variant"
+    argv = [*TRAIN_ARGS, "--rotations", "0", "--augment", "1", "--input-range", "8", "--kernels",
+            "3", "5", "5", "5", "5", "--highpass", "9", "--data", str(data_dir), "--out", str(out)]
     assert train_cmd.run(parse(train_cmd, argv)) == 0
+    card = ModelDir.open(out).card
     aug = card_of(out)["config"]["augment"]
-    assert aug["copies"] == 1 and aug["full_scales_g"] == [2.0, 4.0, 8.0, 16.0]
-    assert ModelDir.open(out).card.config.augment == aug
+    assert aug["copies"] == 1 and aug["full_scales_g"] == [2.0, 4.0, 8.0, 16.0] and card.config.augment == aug
+    assert card.config.architecture.kernels == (3, 5, 5, 5, 5) and card.config.architecture.highpass == 9
+    assert card.config.input_range_g == 8.0 and card.input.scale == 1 / 16
+    assert {"DEPTHWISE_CONV_2D", "ADD"} <= set(card.ops)
+    export.check(tflite_model.read(out / "model.tflite"))
+    qat = evaluation.load_pipelines(ModelDir.open(out), with_float=True).float_model
+    weights = {w.name.split("/")[-1]: w.numpy() for w in qat.get_layer("quant_moving_average").weights}
+    assert np.array_equal(weights["depthwise_kernel:0"], np.full((9, 1, 3, 1), -1 / 9, dtype=np.float32))
 
 
 def test_held_out_user_with_folds_ships_the_fold_without_that_user(

@@ -91,6 +91,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="channels of each convolution layer (default 8 12 12 12 12)")
     p.add_argument("--kernels", type=int, nargs="+",
                    help="kernel length of each layer, as many as --channels (default 5 each)")
+    p.add_argument("--highpass", type=int, metavar="N",
+                   help="subtract the input's moving average over N samples first (fixed weights: "
+                        "gravity removed inside the model; default 0, none)")
     p.add_argument("--json", action="store_true", help="print the card as one JSON object on stdout")
 
 
@@ -109,11 +112,11 @@ def _validate(args: argparse.Namespace) -> None:
 
 
 def _architecture(args: argparse.Namespace) -> Architecture | None:
-    """--channels and --kernels as an architecture (--kernels alone: the default channels)."""
-    if args.channels is None and args.kernels is None:
+    """--channels, --kernels and --highpass as an architecture (each left out: its default)."""
+    if args.channels is None and args.kernels is None and args.highpass is None:
         return None
     channels = tuple(args.channels or Architecture().channels)
-    return Architecture(channels, tuple(args.kernels or (5,) * len(channels)))
+    return Architecture(channels, tuple(args.kernels or (5,) * len(channels)), args.highpass or 0)
 
 
 def request(args: argparse.Namespace) -> training.Request:

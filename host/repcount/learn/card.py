@@ -88,6 +88,7 @@ class ArchitectureCard:
 
     channels: tuple[int, ...]
     kernels: tuple[int, ...]
+    highpass: int | None = optional()  # `train --highpass N`: the input minus its N-sample moving average
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,8 @@ def config_of(card: ModelCard, where: str) -> Config:
         raise UserError(f"{where}: geometry window {card.window}, hop {card.hop}: {exc}") from None
     return Config(
         geometry=geometry,
-        arch=Architecture(tuple(c.architecture.channels), tuple(c.architecture.kernels)),
+        arch=Architecture(tuple(c.architecture.channels), tuple(c.architecture.kernels),
+                          c.architecture.highpass or 0),
         input_range_g=c.input_range_g,
         label_steps=c.label_steps,
         train_stride=c.train_stride,

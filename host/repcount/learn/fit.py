@@ -134,7 +134,8 @@ def _epoch_log(label: str, progress: Progress) -> Any:
 
 
 def _fit_phase(
-    model: Any, x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int, label: str, progress: Progress
+    model: Any, x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int, label: str, progress: Progress,
+    pinned: dict[str, np.ndarray],
 ) -> None:
     """One training phase (float or QAT): both must shuffle and log alike for the runs to stay comparable."""
     model.fit(
@@ -144,8 +145,35 @@ def _fit_phase(
         epochs=epochs,
         shuffle=True,
         verbose=0,
-        callbacks=[_epoch_log(label, progress)],
+        callbacks=[_epoch_log(label, progress), *([_pin(pinned)] if pinned else [])],
     )
+
+
+def set_weights(model: Any) -> dict[str, np.ndarray]:
+    """The weights of the layers built non-trainable (the high-pass stage), by layer and weight name."""
+    return {f"{layer.name}/{w.name.split('/')[-1]}": w.numpy()
+            for layer in model.layers if not layer.trainable for w in layer.weights}
+
+
+def _pin(pinned: dict[str, np.ndarray]) -> Any:
+    """A Keras callback putting set weights back after every batch, in the float or the QAT model.
+
+    tfmot's wrapper lists a non-trainable layer's kernel among its trainable weights (the
+    high-pass stage's moving average drifted by 5 % in QAT without this); restored after
+    each step, the next forward pass, and so the quantizer's range, sees the set values.
+    """
+    keras = heavy.keras()
+
+    class Pin(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            for layer in self.model.layers:
+                name = layer.name.removeprefix("quant_")
+                for w in layer.weights:
+                    value = pinned.get(f"{name}/{w.name.split('/')[-1]}")
+                    if value is not None:
+                        w.assign(value)
+
+    return Pin()
 
 
 def fit(
@@ -172,10 +200,11 @@ def fit(
     if init is not None:
         export.copy_float_weights(init, model)
     model.compile(keras.optimizers.Adam(cfg.learning_rate), "binary_crossentropy")
-    _fit_phase(model, x, y, cfg.batch_size, cfg.epochs, "float", progress)
+    pinned = set_weights(model)
+    _fit_phase(model, x, y, cfg.batch_size, cfg.epochs, "float", progress, pinned)
     qat = export.quantize(model, q)
     qat.compile(keras.optimizers.Adam(cfg.learning_rate / 5), "binary_crossentropy")
-    _fit_phase(qat, x, y, cfg.batch_size, cfg.qat_epochs, "QAT", progress)
+    _fit_phase(qat, x, y, cfg.batch_size, cfg.qat_epochs, "QAT", progress, pinned)
     rng = np.random.default_rng(seed)
     rep = x[rng.choice(len(x), size=min(len(x), 256), replace=False)]
     tfl = export.convert(qat, build_model(cfg.geometry, cfg.arch, seed, batch_size=1), q, rep)

@@ -146,12 +146,30 @@ class Architecture:
 
     channels: tuple[int, ...] = (8, 12, 12, 12, 12)
     kernels: tuple[int, ...] = (5, 5, 5, 5, 5)
+    highpass: int = 0  # > 0: the input minus its moving average over this many samples (fixed weights)
 
 
 def strides(arch: Architecture, out_stride: int) -> list[int]:
     """Stride-2 on the layers after the first, as many as out_stride needs."""
     n2 = int(np.log2(out_stride))
     return [2 if 1 <= i <= n2 else 1 for i in range(len(arch.channels))]
+
+
+def highpass(x: Any, length: int) -> Any:
+    """x minus its centred moving average over `length` samples: gravity and posture removed.
+
+    Two int8 ops both engines run: a DEPTHWISE_CONV_2D whose weights are all -1/length
+    (one value per channel, so int8 holds it exactly) and an ADD of it to the input. The
+    weights are set, not learnt, so what the stage removes is the same for every model
+    and every person; the window's ends see a shorter average (zero padding), which the
+    layers after it learn to discount.
+    """
+    keras = heavy.keras()
+    neg_mean = keras.layers.DepthwiseConv2D(
+        (length, 1), padding="same", use_bias=False, trainable=False, name="moving_average",
+        depthwise_initializer=keras.initializers.Constant(-1.0 / length),
+    )(x)
+    return keras.layers.Add(name="highpass")([x, neg_mean])
 
 
 def build_model(g: Geometry, arch: Architecture, seed: int, batch_size: int | None = None) -> Any:
@@ -163,7 +181,7 @@ def build_model(g: Geometry, arch: Architecture, seed: int, batch_size: int | No
     keras = heavy.keras()
     keras.utils.set_random_seed(seed)
     inp = keras.Input((g.window, 1, 3), batch_size=batch_size, name="imu")
-    x = inp
+    x = highpass(inp, arch.highpass) if arch.highpass else inp
     for i, (c, k, s) in enumerate(zip(arch.channels, arch.kernels, strides(arch, g.out_stride), strict=True)):
         x = keras.layers.Conv2D(c, (k, 1), strides=(s, 1), padding="same", use_bias=False, name=f"conv{i}")(x)
         x = keras.layers.BatchNormalization(name=f"bn{i}")(x)

@@ -88,6 +88,8 @@ def config_for(task: tasks.Task, req: Request, base: Config | None = None) -> Co
 def _check_arch(arch: Architecture, cfg: Config) -> None:
     """Refuse a stack that cannot give one score per output stride (too few layers to stride by)."""
     n = len(arch.channels)
+    if arch.highpass < 0:
+        raise UserError(f"--highpass {arch.highpass}: must be at least 0 (0: none)")
     if n != len(arch.kernels) or min(arch.channels + arch.kernels) < 1:
         raise UserError(f"--channels and --kernels: one positive number per layer each, got {n} channels "
                         f"and {len(arch.kernels)} kernels")
@@ -98,9 +100,9 @@ def _check_arch(arch: Architecture, cfg: Config) -> None:
 
 
 def config_record(cfg: Config) -> dict:
-    """The card's `config`; `augment` only when on, so cards of recipes without it are unchanged."""
+    """The card's `config`; `augment` and `highpass` only when on: cards without them are unchanged."""
     record = {
-        "architecture": asdict(cfg.arch),
+        "architecture": {k: v for k, v in asdict(cfg.arch).items() if k != "highpass" or v},
         "input_range_g": cfg.input_range_g,
         "label_steps": cfg.label_steps,
         "train_stride": cfg.train_stride,
