@@ -337,6 +337,27 @@ def test_qemu_json_reports_flash_ram_and_instructions_from_the_generated_makefil
     assert 0 < info["flash_bytes"] <= 32 * 1024 and info["ram_bytes"] > 0
     # the Makefile links the engine call through the board's instruction counter
     assert info["instructions_per_inference"] > 0 and info["instructions_per_second"] > 0
+    assert isinstance(info["streaming"], bool) and info["why"]
+    # the steady state, per second of signal, and per MAC the engine computes
+    steady = info["instructions_per_inference"]
+    assert info["instructions_per_second"] == round(steady * info["inferences_per_second"])
+    assert info["instructions_per_mac"] == round(
+        info["instructions_per_inference"] / info["macs_computed_per_inference"], 2
+    )
+    if info["streaming"]:  # the first inference computes the whole window
+        assert info["instructions_first_inference"] > steady
+
+
+@pytest.mark.parametrize("model_dir", SHIPPED, ids=lambda p: p.name)
+def test_the_native_engine_streams_the_shipped_models_and_says_so(model_dir, tmp_path, capsys):
+    """Streaming is the engine a device runs for hours: each shipped model gets it, and the
+    command says whether the engine streams and what that saves."""
+    assert cli("--model", str(model_dir), "--board", "m5stickc-plus", "--engine", "native",
+               "--out", str(tmp_path / "fw")) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"streaming: yes: computes each layer's new steps only: [\d,]+ of [\d,]+ MACs", printed)
+    engine = (tmp_path / "fw" / "src" / "rc_engine_native.c").read_text()
+    assert "rc_stream(input);" in engine
 
 
 def test_no_clipping_warning_when_the_imu_range_covers_the_models_input(models, tmp_path):
