@@ -179,17 +179,12 @@ def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 def _error_line(stderr: str, command: str) -> str:
-    """The one error line; argparse's own refusals (a wrong flag or value) come after its
-    usage block, which is all the rest of stderr may hold."""
+    """The one error line, naming the command: argparse's own refusals (a wrong flag or
+    value) too, with no usage block."""
     lines = [line for line in stderr.splitlines() if line.strip()]
-    assert lines, "nothing on stderr"
-    *usage, error = lines
-    if usage:
-        assert usage[0].startswith("usage: repcount"), stderr
-        assert all(line.startswith(" ") for line in usage[1:]), stderr
-        assert error.startswith(("repcount: error: ", f"repcount {command}: error: ")), stderr
-    else:
-        assert error.startswith(f"repcount {command}: error: "), stderr
+    assert len(lines) == 1, stderr
+    error = lines[0]
+    assert error.startswith(f"repcount {command}: error: "), stderr
     assert len(error) > len(f"repcount {command}: error: ") + 10, stderr
     return error
 

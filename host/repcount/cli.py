@@ -42,14 +42,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error under --json also prints the JSON error object."""
+    """argparse, but a usage error is one line (with where to read more), as every error is,
+    and under --json also the JSON error object."""
 
     json_requested = False  # set by main() from the command line it parses
 
     def error(self, message: str) -> NoReturn:
         if _Parser.json_requested:
             print(json.dumps({"error": message, "exit_code": 2}))
-        super().error(message)
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -93,7 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     parser = build_parser(_command_in(given))
     _Parser.json_requested = "--json" in given
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command is not None:  # name the command, not the top-level parser
+        return _fail(args, f"unrecognized arguments: {' '.join(unknown)} (see `repcount {args.command} "
+                           "--help`)", 2)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help()
         return 2
