@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from repcount.bench import run as bench
 from repcount.bench import stages as benchsetup
 from repcount.cli import main
 from repcount.errors import UserError
+from repcount.firmware import render as firmware
 from repcount.learn.card import ModelCard
 
 STEPS_CARD = ModelCard.load(Path(__file__).resolve().parents[1] / "models" / "steps" / "card.json")
@@ -343,3 +345,19 @@ def test_hil_throughput_with_several_devices() -> None:
                    "hil_same_verdicts": True}  # fmt: skip
     assert bench.hil_throughput(_Run(60.0, 1), _Run(111.0, 2, f1=0.5))["hil_same_verdicts"] is False
     assert bench.hil_throughput(_Run(60.0, 1), _Run(61.0, 1))["hil_scaling_x"] is None  # one recording
+
+
+def test_the_reference_cost_is_the_steady_state_per_mac_the_engine_computes(monkeypatch, tmp_path):
+    """Issue 18's cost figures divide the steady inference by the MACs the streaming engine
+    computes, not by a window's; the first (cold) inference is reported apart."""
+    measured = {"macs_per_inference": 86_688, "macs_computed_per_inference": 28_896,
+                "instructions_per_inference": 63_630, "instructions_first_inference": 118_909,
+                "instructions_per_mac": 2.2, "instructions_per_second": 99_422}  # fmt: skip
+    project = SimpleNamespace(warnings=[], context={"native": {"streaming": True}})
+    monkeypatch.setattr(firmware, "render", lambda *a, **k: project)
+    monkeypatch.setattr(firmware, "measure", lambda p: dict(measured))
+    ref = bench.reference_cost(Path(__file__).resolve().parents[1] / bench.REFERENCE_MODEL, tmp_path)
+    assert ref["streaming"] is True
+    assert ref["instructions_per_inference"] == 63_630 and ref["instructions_first_inference"] == 118_909
+    assert ref["macs_per_second"] == 135_450  # a window's MACs at 1.5625 inferences per second
+    assert ref["macs_computed_per_second"] == 45_150  # what the streaming engine computes
