@@ -1,20 +1,12 @@
-"""Generate labelled IMU recordings: jump rope, walking, running and distractors.
+"""Simulator A: labelled IMU recordings of jump rope, walking, running and distractors.
 
-A physics-inspired simulator (docs/signal-model.md). Each simulated user has a style of
-their own drawn from the user's number alone (rope speed, flight time, landing impact,
-how the wrists turn the rope, double unders, misses, cadence, arm swing), so user 7 is
-the same person whatever --seed says; --seed varies the session (what they do when,
-the sensor's mounting, noise, bias, clock). Every segment and every event is labelled:
-`jump`, `double-under` and `miss` in jump rope, `step` in walking and running,
-`stair-step` on stairs (not a step the counter should count). Jump-rope sessions also
-hold rests, walking, gestures and pick-ups, so a counter learns not to count them.
+A physics-inspired signal model (docs/signal-model.md): each user's style is drawn from
+the user's number alone (repcount.data.population), the session from --seed; the limb
+motion comes from repcount.data.motions and the IMU model (mounting, filter, clock,
+errors, 16-bit quantisation and clipping) is here. Same arguments, same bytes.
 
-The IMU is simulated too: a random mounting orientation, gravity, sensitivity error,
-bias and noise, the IMU's low-pass filter, sample-time jitter and dropped samples, and
-values quantised to 16-bit counts at the full-scale range (clipped beyond it).
-Same arguments, same bytes: files are byte-identical for the same seed.
-
-The `repcount simulate` command (repcount.commands.simulate) writes datasets of it.
+The `repcount simulate` command (repcount.commands.simulate) writes datasets of it;
+generator B (repcount.data.generator_b) is the independent model used only to evaluate.
 """
 
 from __future__ import annotations
