@@ -12,7 +12,7 @@ The rows change one thing at a time from the row they name:
   a-wide        A, `--population wide`
   a-wide+aug    the same, two augmented copies of each recording instead of two turned ones
   +range8       and the int8 input at +-8 g (no clipping below the IMU's own full scale)
-  +kernels9     and kernels of 9 (receptive field 121 samples, 2.4 s, instead of 49)
+  +kernels9     and kernels of 9 (receptive field 97 samples, 1.9 s, instead of 49)
   +wider        and 12-16 channels instead of 8-12 (capacity)
   +highpass     and the input minus its 0.5 s moving average, inside the model (gravity removed)
 
@@ -59,6 +59,7 @@ QUICK_ROWS = ("a", "a-wide", "a-wide+aug")
 STEPS_ROWS: dict[str, tuple[str, ...]] = {
     "steps-all-sources": ("--rotations", "1"),
     "steps-all-sources+aug+range4": ("--rotations", "0", "--augment", "1", "--input-range", "4"),
+    "steps-all-sources+kernels9": ("--rotations", "1", "--kernels", *["9"] * 5),
 }
 STEPS_SIM = (("walk", "walking", "3", "3"), ("run", "running", "2", "4"))  # name, activity, users, seed
 STEPS_MOUNTS = ("wrist", "pocket", "hand", "bag")
