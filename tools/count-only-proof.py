@@ -6,26 +6,27 @@ Three measurements, one JSON object (bench/count-only.json by default):
 steps_louo
     Leave-one-user-out over the three Oxford people. One init model is trained once on
     simulated pocket walking and running only (it never sees Oxford). For each held-out
-    person P, the two other people's traces are fine-tuned on from that init model
-    (`repcount train --init`) three times with the same recipe: count-only (each trace's
-    step events replaced by one `@count` over the whole trace) placed once by the init
-    model, as `train --init` does; count-only placed by the cold start (`repcount label`
-    without a model, then `train --init`); and fully timed (their foot-switch events).
-    All are evaluated on P with P's real per-step truth (int8, TFLite Micro), next to the
-    classic peak detector.
+    person P, the two other people's traces (each trace's steps replaced by one `@count`
+    over the whole trace) fine-tune that init model (`repcount train --init`, one recipe
+    for all): count_only, placed by the init model as `train --init` does; placed by the
+    init model with the traces it flags left out; placed by the cold start (`repcount
+    label` without a model); count_only_by_flags, a rule that needs no truth: the placer
+    of those two that flags fewer spans, its flagged recordings left out. Next to them the
+    same people fully timed (their foot-switch events). All are evaluated on P with P's
+    real per-step truth (int8, TFLite Micro), with the classic peak detector alongside.
 placement_oxford
     The share of true steps that a placed event matches within 200 ms
     (tools/placement-oxford.py's count-only conversion and matching): for the traces a
     fold fine-tunes on, placed by the init model (what `train --init` placed); for the
-    held-out person, placed by the fold's two count-only models (never trained on P) and
-    by the cold start (trained on nobody).
+    held-out person, placed by the fold's count-only models (never trained on P) and by
+    the cold start (trained on nobody).
 jumprope_adaptation
-    Generator B jump rope at the wrist (a style family outside the shipped model's
-    training ranges): several B people with 3 recordings of 2 minutes each, as
-    count-only (one `@count` per bout) and as timed, fine-tune models/jumprope-wrist
-    (`train --init`), evaluated on other B people (users from 101) with their timed
-    events; the share of the shipped-to-timed count-MAPE gap the count-only models
-    (placed by the shipped model, or by the cold start) close.
+    Generator B jump rope (docs/signal-model-b.md: a family of jumpers outside the
+    shipped models' training), at the wrist and at the handle: 10 B people with 3
+    recordings of 2 minutes each, as count-only (one `@count` per bout) and as timed,
+    fine-tune models/jumprope-MOUNT (`train --init`) with the same placers and rule as
+    the steps, evaluated on 10 other B people (users from 101) with their timed events;
+    per count-only model, the share of the shipped-to-timed count-MAPE gap it closes.
 
 Every step is a `repcount` command (listed in the JSON), run once: a rerun with the same
 WORKDIR reuses the data and models already there. `--quick` is a small version (fewer
@@ -43,10 +44,12 @@ import importlib.util
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from repcount.data.importers import load_oxford
@@ -58,8 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PEOPLE = ("oxford-jamie", "oxford-carmelo", "oxford-dario")
 STEPS = tasks.get("steps")
 JUMP = tasks.get("jump-rope")
-SHIPPED_JR = "models/jumprope-wrist"
-PIPELINES = (("counted", "count_only"), ("cold", "count_only_cold_start"), ("timed", "fully_timed"))
+COUNT_ONLY = ("count_only", "count_only_unflagged", "count_only_cold_start", "count_only_by_flags")
 JR_PEOPLE = 10  # generator-B people adapted on, and as many held out
 
 
@@ -126,26 +128,54 @@ def pooled(folds: list[dict]) -> dict:
     }
 
 
-def oxford_files(run: Runner, work: Path) -> dict[str, dict[str, Path]]:
-    """The Oxford traces saved per person: timed, count-only, and count-only placed by the cold start."""
-    dirs = {p: {kind: work / "oxford" / kind / p for kind in ("timed", "counted", "cold")} for p in PEOPLE}
+def oxford_files(work: Path) -> dict[str, dict[str, Path]]:
+    """The Oxford traces saved per person, timed and count-only (made once)."""
+    dirs = {p: {kind: work / "oxford" / kind / p for kind in ("timed", "counted")} for p in PEOPLE}
     if not all(d["counted"].exists() for d in dirs.values()):
         for rec in load_oxford():
             name = f"{rec.meta.extra['trace']}.rec".replace("/", "_")
             d = dirs[rec.meta.user]
-            for kind in ("timed", "counted"):
-                d[kind].mkdir(parents=True, exist_ok=True)
+            for sub in d.values():
+                sub.mkdir(parents=True, exist_ok=True)
             save(rec, d["timed"] / name)
             save(OXFORD_TOOL.count_only(rec)[0], d["counted"] / name)
-    for d in dirs.values():
-        cold_start(run, d["counted"], d["cold"])
     return dirs
 
 
-def cold_start(run: Runner, counted: Path, out: Path) -> Path:
-    """`repcount label` without a model: the count-only spans placed by the peak-detector cold start."""
-    run.run(["label", "--data", str(counted), "--out", str(out), "--json"], out)
-    return out
+@dataclass(frozen=True)
+class Placed:
+    """Count-only recordings placed by `repcount label` (a model, or the cold start), and its flags."""
+
+    placed: Path
+    unflagged: Path
+    flagged_spans: int
+    spans: int
+
+
+def label(run: Runner, model: str | Path | None, counted: Path, out: Path) -> Placed:
+    """`repcount label` once; `out`/unflagged holds the placed recordings with no span flagged.
+
+    Leaving out a recording with a flagged span is what docs/labelling.md tells a person
+    to do when they cannot fix it: it needs no truth, only the placer's own count against N.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    argv = ["label", *(["--model", str(model)] if model else []), "--data", str(counted),
+            "--out", str(out / "placed"), "--json"]
+    report = json.loads(run.run(argv, out / "label.json", keep=True))
+    flagged = {c["recording"] for c in report["counts"] if c["flagged"]}
+    kept = out / "unflagged"
+    if not kept.exists():
+        kept.mkdir()
+        for f in find([str(out / "placed")]):
+            if f.name not in flagged:
+                shutil.copy(f, kept / f.name)
+    return Placed(out / "placed", kept, sum(c["flagged"] for c in report["counts"]), len(report["counts"]))
+
+
+def by_flags(candidates: list[list[Placed]]) -> list[Path]:
+    """The rule that needs no truth: the placer that flags fewer spans, its flagged recordings left out."""
+    best = min(candidates, key=lambda placed: sum(p.flagged_spans for p in placed))
+    return [p.unflagged for p in best]
 
 
 def placement_share(model: Path | None, counted: list[Path], timed: list[Path]) -> dict:
@@ -179,24 +209,34 @@ def steps_init(run: Runner, work: Path, quick: bool) -> Path:
 def steps_louo(run: Runner, work: Path, quick: bool) -> tuple[dict, dict]:
     """Per fold and pooled: init, count-only, fully timed, peaks on the held-out person; and placement."""
     init = steps_init(run, work, quick)
-    files = oxford_files(run, work)
+    files = oxford_files(work)
+    by = {placer: {p: label(run, model, files[p]["counted"], work / "oxford" / f"placed-{placer}" / p)
+                   for p in PEOPLE} for placer, model in (("init", init), ("cold", None))}
     recipe = ["--rotations", "0", "--train-stride", "32" if quick else "16",
               "--epochs", "1" if quick else "4", "--seed", "1"]
-    people = PEOPLE[2:] if quick else PEOPLE
     folds: dict[str, dict] = {}
     place: dict[str, dict] = {}
-    for held in people:
+    for held in PEOPLE[2:] if quick else PEOPLE:
         train_people = [p for p in PEOPLE if p != held]
+        data = {
+            "count_only": [files[p]["counted"] for p in train_people],
+            "count_only_unflagged": [by["init"][p].unflagged for p in train_people],
+            "count_only_cold_start": [by["cold"][p].placed for p in train_people],
+            "count_only_by_flags": by_flags([[by[k][p] for p in train_people] for k in by]),
+            "fully_timed": [files[p]["timed"] for p in train_people],
+        }
         models = {"simulated_only": init}
-        for kind, label in PIPELINES:
-            data = [str(files[p][kind]) for p in train_people]
-            models[label] = run.train(
-                ["train", "--task", "steps", "--init", str(init), "--data", *data, *recipe],
-                work / f"steps-{label}-{held}")
+        trained: dict[tuple[str, ...], Path] = {}
+        for name, dirs in data.items():
+            dirs = tuple(str(d) for d in dirs if find([str(d)]))
+            if dirs not in trained:  # the same data (e.g. a rule's choice) is trained once
+                trained[dirs] = run.train(["train", "--task", "steps", "--init", str(init), "--data", *dirs,
+                                           *recipe], work / f"steps-{name}-{held}")
+            models[name] = trained[dirs]
         fold = {}
-        for label, model in models.items():
+        for name, model in models.items():
             ev = run.evaluate(model, ["oxford"], [held], work / f"eval-{model.name}-{held}.json")
-            fold[label] = figures(ev["pipelines"]["int8"])
+            fold[name] = figures(ev["pipelines"]["int8"])
         fold["peak_detector"] = figures(ev["pipelines"]["baseline"])
         folds[held] = fold
         place[held] = {
@@ -209,14 +249,18 @@ def steps_louo(run: Runner, work: Path, quick: bool) -> tuple[dict, dict]:
             "held_out_cold_start": placement_share(None, [files[held]["counted"]], [files[held]["timed"]]),
         }
     result: dict = {"folds": folds, "pooled": {
-        label: pooled([f[label] for f in folds.values()]) for label in next(iter(folds.values()))}}
-    result["check"] = {label: steps_check(result["pooled"], label)
-                       for label in ("count_only", "count_only_cold_start")}
+        name: pooled([f[name] for f in folds.values()]) for name in next(iter(folds.values()))}}
+    result["check"] = {name: steps_check(result["pooled"], name) for name in COUNT_ONLY}
+    result["flagged_spans"] = {k: {p: f"{v.flagged_spans}/{v.spans}" for p, v in placed.items()}
+                               for k, placed in by.items()}
     result["recipe"] = {
         "init": "simulated pocket walking + running only",
         "fine_tune": " ".join(recipe),
         "count_only": "placed once by the init model (train --init does it)",
+        "count_only_unflagged": "placed by the init model; traces it flags (own count off N > 10 %) left out",
         "count_only_cold_start": "placed by `repcount label` without a model (cold start), then train --init",
+        "count_only_by_flags": "placed by whichever of the init model and the cold start flags fewer spans "
+                               "on the fold's training traces, its flagged traces left out",
     }
     return result, placement_summary(place)
 
@@ -245,49 +289,59 @@ def placement_summary(place: dict[str, dict]) -> dict:
     return {"tolerance_s": STEPS.event_tolerance_s, "folds": place, "pooled": total, "check": check}
 
 
-def jumprope_data(run: Runner, work: Path, quick: bool) -> tuple[Path, Path, Path]:
-    """Generator B wrist jump rope: adaptation recordings (timed and count-only) and held-out people."""
-    people = "2" if quick else str(JR_PEOPLE)
-    timed, counted, held = work / "jr-b-timed", work / "jr-b-counted", work / "jr-b-held"
+def jumprope_data(run: Runner, work: Path, mount: str, people: int) -> tuple[Path, Path, Path]:
+    """Generator B jump rope: adaptation recordings (timed and count-only) and held-out people."""
+    timed, counted, held = (work / f"jr-{mount}-b-{k}" for k in ("timed", "counted", "held"))
     for seed in (11, 12, 13):
-        out = work / f"jr-b-s{seed}"
-        run.run(["simulate", "--generator", "b", "--activity", "jump-rope", "--mount", "wrist",
-                 "--users", people, "--minutes", "2", "--seed", str(seed), "--out", str(out)],
+        out = work / f"jr-{mount}-b-s{seed}"
+        run.run(["simulate", "--generator", "b", "--activity", "jump-rope", "--mount", mount,
+                 "--users", str(people), "--minutes", "2", "--seed", str(seed), "--out", str(out)],
                 out / "manifest.json")
         for f in find([str(out)]):
             for d, rec in ((timed, load(f)), (counted, FINETUNE_TOOL.count_only(load(f)))):
                 d.mkdir(exist_ok=True)
                 save(rec, d / f.name)
-    run.run(["simulate", "--generator", "b", "--activity", "jump-rope", "--mount", "wrist",
-             "--users", "2" if quick else str(JR_PEOPLE), "--minutes", "4", "--seed", "2",
-             "--first-user", "101", "--out", str(held)], held / "manifest.json")
+    run.run(["simulate", "--generator", "b", "--activity", "jump-rope", "--mount", mount,
+             "--users", str(people), "--minutes", "4", "--seed", "2", "--first-user", "101",
+             "--out", str(held)], held / "manifest.json")
     return timed, counted, held
 
 
-def jumprope_adaptation(run: Runner, work: Path, quick: bool) -> dict:
-    """Shipped, count-only adapted and timed adapted wrist models on held-out generator-B people."""
-    timed, counted, held = jumprope_data(run, work, quick)
-    cold = cold_start(run, counted, work / "jr-b-cold")
+def jumprope_adaptation(run: Runner, work: Path, quick: bool, mount: str) -> dict:
+    """Shipped, count-only adapted and timed adapted models on held-out generator-B people."""
+    shipped = f"models/jumprope-{mount}"
+    people = 2 if quick else JR_PEOPLE
+    timed, counted, held = jumprope_data(run, work, mount, people)
+    by = {k: label(run, model, counted, work / f"jr-{mount}-b-placed-{k}")
+          for k, model in (("shipped", shipped), ("cold", None))}
+    data = {"count_only_adapted": [counted], "count_only_unflagged_adapted": [by["shipped"].unflagged],
+            "count_only_cold_start_adapted": [by["cold"].placed],
+            "count_only_by_flags_adapted": by_flags([[by["shipped"]], [by["cold"]]]),
+            "timed_adapted": [timed]}
     recipe = ["--rotations", "1", "--train-stride", "16", "--epochs", "1" if quick else "4", "--seed", "1"]
-    models: dict[str, str | Path] = {"shipped": SHIPPED_JR}
-    for label, data in (("count_only_adapted", counted), ("count_only_cold_start_adapted", cold),
-                        ("timed_adapted", timed)):
-        models[label] = run.train(["train", "--task", "jump-rope", "--init", SHIPPED_JR, "--data", str(data),
-                                   *recipe], work / f"jr-{label}")
+    models: dict[str, str | Path] = {"shipped": shipped}
+    trained: dict[tuple[str, ...], Path] = {}
+    for name, dirs in data.items():
+        key = tuple(map(str, dirs))
+        if key not in trained:
+            trained[key] = run.train(
+                ["train", "--task", "jump-rope", "--init", shipped, "--data", *key, *recipe],
+                work / f"jr-{mount}-{name}")
+        models[name] = trained[key]
     out: dict = {}
-    for label, model in models.items():
-        ev = run.evaluate(model, [str(held)], [], work / f"eval-jr-{label}.json")
-        out[label] = figures(ev["pipelines"]["int8"])
+    for name, model in models.items():
+        ev = run.evaluate(model, [str(held)], [], work / f"eval-jr-{mount}-{name}.json")
+        out[name] = figures(ev["pipelines"]["int8"])
     out["peak_detector"] = figures(ev["pipelines"]["baseline"])
     out["placement"] = {"tolerance_s": JUMP.event_tolerance_s,
-                        "by_shipped": jumprope_placement(SHIPPED_JR, counted, timed),
-                        "cold_start": FINETUNE_TOOL.matched_share(
-                            {f.name: load(f) for f in find([str(cold)])}, timed)}
-    out["check"] = {label: gap_closed(out, label)
-                    for label in ("count_only_adapted", "count_only_cold_start_adapted")}
-    out["data"] = {"adaptation": f"generator b, wrist, {'2' if quick else JR_PEOPLE} people x 3 recordings "
-                                 "of 2 min (seeds 11-13), one @count per bout",
-                   "held_out": "generator b, wrist, as many people from user 101, 4 min each",
+                        **{f"matched_share_{k}": FINETUNE_TOOL.matched_share(
+                            {f.name: load(f) for f in find([str(p.placed)])}, timed) for k, p in by.items()},
+                        **{f"flagged_spans_{k}": f"{p.flagged_spans}/{p.spans}" for k, p in by.items()},
+                        "unflagged_recordings_shipped": len(find([str(by["shipped"].unflagged)]))}
+    out["check"] = {name: gap_closed(out, name) for name in data if name != "timed_adapted"}
+    out["data"] = {"adaptation": f"generator b, {mount}, {people} people x 3 recordings of 2 min "
+                                 "(seeds 11-13), one @count per bout",
+                   "held_out": f"generator b, {mount}, {people} people from user 101, 4 min each",
                    "recipe": " ".join(recipe)}
     return out
 
@@ -299,11 +353,6 @@ def gap_closed(figs: dict, label: str) -> dict:
     return {"gap_closed": closed, "met": closed is not None and closed >= 0.8,
             "target": "count-only adaptation closes >= 80 % of the count-MAPE gap between "
                       "the shipped model and the timed-adapted model"}
-
-
-def jumprope_placement(model: str, counted: Path, timed: Path) -> float:
-    """Share of the adaptation recordings' true jumps the model's placement matches (100 ms)."""
-    return FINETUNE_TOOL.matched_share(FINETUNE_TOOL.placed_by(ROOT / model, counted), timed)
 
 
 def git_commit() -> str:
@@ -329,14 +378,17 @@ def main() -> int:
     if args.only in (None, "steps"):
         result["steps_louo"], result["placement_oxford"] = steps_louo(run, work, args.quick)
     if args.only in (None, "jumprope"):
-        result["jumprope_adaptation"] = jumprope_adaptation(run, work, args.quick)
+        result["jumprope_adaptation"] = {m: jumprope_adaptation(run, work, args.quick, m)
+                                         for m in ("wrist", "handle")}
     result.update({"quick": args.quick, "commands": run.commands,
                    "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                    "git_commit": git_commit(),
                    # a rerun reuses the data and models already in WORKDIR: this is not the cost from scratch
                    "seconds_this_invocation": round(time.monotonic() - started)})
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({k: v.get("check") for k, v in result.items() if isinstance(v, dict)}, indent=1))
+    checks = {k: result[k]["check"] for k in ("steps_louo", "placement_oxford") if k in result}
+    checks.update({f"jumprope_{m}": v["check"] for m, v in result.get("jumprope_adaptation", {}).items()})
+    print(json.dumps(checks, indent=1))
     return 0
 
 
