@@ -8,7 +8,7 @@ import sys
 import pytest
 from repcount.cli import COMMANDS
 
-HEAVY = ("tensorflow", "tf_keras", "tensorflow_model_optimization", "tflite_micro", "matplotlib")
+HEAVY = ("tensorflow", "tf_keras", "tensorflow_model_optimization", "tflite_micro", "matplotlib", "scipy")
 
 
 def _modules_loaded_by(args: list[str]) -> set[str]:

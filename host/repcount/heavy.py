@@ -1,4 +1,4 @@
-"""The heavy imports, each in one place: TensorFlow and its friends, tflite_micro, matplotlib.
+"""The heavy imports, each in one place: TensorFlow and its friends, tflite_micro, matplotlib, SciPy.
 
 Why a module of its own: `repcount --help` and the commands that never train or plot must
 start in a fraction of a second, so nothing heavy is imported at module level anywhere
@@ -99,3 +99,25 @@ def pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def scipy_signal() -> Any:
+    """`scipy.signal` (filters, resampling, peak finding): only the simulators, importers and
+    the classic detector need it, so `repcount --help` and the device commands never pay for it."""
+    import scipy.signal
+
+    return scipy.signal
+
+
+def scipy_ndimage() -> Any:
+    """`scipy.ndimage` (moving averages of the simulators and of augmentation)."""
+    import scipy.ndimage
+
+    return scipy.ndimage
+
+
+def scipy_interpolate() -> Any:
+    """`scipy.interpolate` (the simulator's monotone rope phase)."""
+    import scipy.interpolate
+
+    return scipy.interpolate

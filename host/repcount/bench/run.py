@@ -22,7 +22,12 @@ from typing import Any
 from repcount.bench import report as benchreport
 from repcount.bench import stages as benchsetup
 from repcount.bench.stages import Progress
+from repcount.data.recordings import Recording, load_all
+from repcount.device import hil
+from repcount.device.emulator import build
 from repcount.errors import UserError
+from repcount.firmware import render as firmware
+from repcount.learn import evaluation
 from repcount.learn.card import ModelCard, ModelDir
 
 QEMU_BOARD = "qemu-mps2-an386"
@@ -77,8 +82,6 @@ def _mount(card: ModelCard) -> str:
 
 def sizes(model_dir: Path, card: ModelCard, out: Path) -> dict[str, Any]:
     """`repcount firmware --json`'s figures for the model on qemu-mps2-an386 (native engine)."""
-    from repcount.firmware import render as firmware
-
     project = firmware.render(model_dir, QEMU_BOARD, out, engine="native", mount=_mount(card))
     figures = firmware.measure(project)
     figures["streaming"] = project.context["native"]["streaming"]
@@ -120,14 +123,9 @@ def hil_throughput(one: Any, many: Any) -> dict[str, Any]:
     }
 
 
-def accuracy(model_dir: Path, recs: Sequence[Any], fw_dir: Path, progress: Progress) -> dict[str, Any]:
+def accuracy(model_dir: Path, recs: Sequence[Recording], fw_dir: Path, progress: Progress) -> dict[str, Any]:
     """The device (HIL on the emulator, with one and with HIL_DEVICES emulators) and the host
     pipelines on the same held-out recordings."""
-    from repcount.device import hil
-    from repcount.device.emulator import build
-    from repcount.firmware import render as firmware
-    from repcount.learn import evaluation
-
     target = hil.load_target(model_dir)
     project = firmware.render(model_dir, QEMU_BOARD, fw_dir, engine="native", mount=_mount(target.card))
     build(project.directory)
@@ -168,7 +166,6 @@ def accuracy(model_dir: Path, recs: Sequence[Any], fw_dir: Path, progress: Progr
 
 class Bench:
     """One benchmark run: its work directory, its clock against the budget, its progress output."""
-
     def __init__(self, work: Path, quick: bool, repo: Path, progress: Progress) -> None:
         self.work, self.quick, self.repo, self.progress = work, quick, repo, progress
         self.started = time.monotonic()
@@ -187,8 +184,6 @@ class Bench:
 
     def jump_rope(self, model_dir: Path, card: ModelCard) -> dict[str, Any]:
         """The shipped model on the held-out sessions its card was measured on."""
-        from repcount.data.recordings import load_all
-
         test = card.training.test_data if card.training else ()
         if not test:
             raise UserError(f"{card.name}: the card names no --test-data of held-out users")
@@ -221,8 +216,6 @@ class Bench:
 
     def steps(self, model_dir: Path, card: ModelCard) -> dict[str, Any]:
         """The shipped steps model on the Oxford traces of the user it never saw (--test-users)."""
-        from repcount.device import hil
-
         recs = hil.unseen_oxford_traces(card)[: QUICK_RECORDINGS if self.quick else None]
         users = sorted({r.meta.user for r in recs})
         result = accuracy(model_dir, recs, self.work / "fw" / f"{card.name}-hil", self.progress)

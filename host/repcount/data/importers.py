@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from repcount import heavy
 from repcount.data.recordings import (
     ACCEL_UNITS,
     CLIP_TOLERANCE,
@@ -98,7 +99,7 @@ def resample(t: np.ndarray, x: np.ndarray, rate: float = RATE_HZ) -> tuple[np.nd
     low-pass (scipy's polyphase resampler), which removes what lies above rate/2 before it
     could fold back into the band the model sees.
     """
-    from scipy.signal import resample_poly
+    resample_poly = heavy.scipy_signal().resample_poly
 
     native = 1.0 / float(np.median(np.diff(t)))
     k = max(1, int(round(native / rate)))

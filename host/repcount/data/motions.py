@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from repcount import heavy
 from repcount.data.population import Style, style
 
 __all__ = ["Style", "Track", "style"]  # the styles live in population; `motions.style` is their old home
@@ -279,13 +280,11 @@ def jump_bout(tr: Track, t0: float, n_jumps: int, miss: bool) -> float:
 
 def _turn_rope(tr: Track, anchors_t: np.ndarray, anchors_turns: np.ndarray, t0: float, t1: float) -> None:
     """The hands circle with the rope's phase; the wrist flexes and a handle swivels with it."""
-    from scipy.interpolate import PchipInterpolator
-
     st, rng = tr.style, tr.rng
     order = np.argsort(anchors_t)
     at, turns = anchors_t[order], np.maximum.accumulate(anchors_turns[order])
     keep = np.concatenate([[True], np.diff(at) > 1e-3])
-    phase_of = PchipInterpolator(at[keep], turns[keep], extrapolate=False)
+    phase_of = heavy.scipy_interpolate().PchipInterpolator(at[keep], turns[keep], extrapolate=False)
     sl, tl = tr.span(t0 - 0.5, t1 + 0.5)
     t = tl + (t0 - 0.5)
     turns_t = np.nan_to_num(phase_of(np.clip(t, at[0], at[-1])))

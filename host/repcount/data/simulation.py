@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from repcount import heavy
 from repcount.data import generator_b, motions
 from repcount.data.population import POPULATIONS, person
 from repcount.data.recordings import Event, Meta, Recording, Segment, save
@@ -154,7 +155,7 @@ def _duration(kind: str, rng: np.random.Generator) -> float:
 
 def _specific_force_mounted(tr: motions.Track, rng: np.random.Generator) -> np.ndarray:
     """Specific force in the frame of an IMU mounted at a uniformly random angle, on the fine grid."""
-    from scipy.ndimage import uniform_filter1d
+    uniform_filter1d = heavy.scipy_ndimage().uniform_filter1d
 
     def settle(posture: np.ndarray) -> np.ndarray:  # posture changes take about half a second
         width = int(0.3 * tr.rate)
@@ -192,11 +193,11 @@ def _read_times(rate: float, total: float, rng: np.random.Generator) -> np.ndarr
 def _imu(tr: motions.Track, rate: float, full_scale: float, total: float,
          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """What an IMU mounted at a random angle reads: filtered, jittered, noisy, clipped, quantised."""
-    from scipy.signal import butter, sosfilt
+    signal = heavy.scipy_signal()
 
     mounted = _specific_force_mounted(tr, rng)
-    sos = butter(2, 0.42 * rate, fs=tr.rate, output="sos")  # the IMU's digital low-pass
-    filtered = sosfilt(sos, mounted, axis=0)
+    sos = signal.butter(2, 0.42 * rate, fs=tr.rate, output="sos")  # the IMU's digital low-pass
+    filtered = signal.sosfilt(sos, mounted, axis=0)
     t = _read_times(rate, total, rng)
     grid = np.arange(tr.n) / tr.rate
     acc = np.stack([np.interp(t, grid, filtered[:, i]) for i in range(3)], axis=1)
@@ -217,7 +218,7 @@ def _imu_wide(tr: motions.Track, rate: float, full_scale: float, total: float,
     the device reads it at `rate` as firmware does, taking the latest sample or the mean of
     the FIFO since the last read. At 50 Hz without a filter, impacts alias.
     """
-    from scipy.signal import butter, sosfilt
+    signal = heavy.scipy_signal()
 
     mounted = _specific_force_mounted(tr, rng)
     odr = min(rate * float(rng.choice([1.0, 1.04, 2.0, 2.08, 4.0])), tr.rate / 2)
@@ -226,7 +227,8 @@ def _imu_wide(tr: motions.Track, rate: float, full_scale: float, total: float,
                      "steep": (4, rng.uniform(0.1, 0.3))}[kind]
     filtered = mounted
     if order:
-        filtered = sosfilt(butter(order, corner * odr, fs=tr.rate, output="sos"), mounted, axis=0)
+        sos = signal.butter(order, corner * odr, fs=tr.rate, output="sos")
+        filtered = signal.sosfilt(sos, mounted, axis=0)
     clock = 1 + rng.uniform(-0.01, 0.01)
     imu_t = (np.arange(int((total + 1) * odr * clock) + 1) + rng.uniform(0, 1)) / (odr * clock)
     grid = np.arange(tr.n) / tr.rate

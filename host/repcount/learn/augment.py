@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
 
+from repcount import heavy
 from repcount.data.recordings import Event, Recording, Segment
 from repcount.learn.quant import raw_from_g
 
@@ -76,7 +76,8 @@ def warp_times(rec: Recording, rng: np.random.Generator, cfg: AugmentConfig) -> 
     rate = rec.meta.sample_rate_hz
     n = int(np.ceil(rec.duration * rate / (factor * np.exp(-3 * cfg.warp_drift)))) + 2
     if cfg.warp_drift:
-        walk = uniform_filter1d(rng.normal(0, 1, n), max(1, int(4 * rate)), mode="nearest")
+        smooth = heavy.scipy_ndimage().uniform_filter1d
+        walk = smooth(rng.normal(0, 1, n), max(1, int(4 * rate)), mode="nearest")
         walk = walk / max(float(np.std(walk)), 1e-9)
         speed = factor * np.exp(cfg.warp_drift * np.clip(walk, -3, 3))
     else:
@@ -103,7 +104,7 @@ def _warp(rec: Recording, t_out: np.ndarray, t_src: np.ndarray) -> Recording:
 
 def _scale_dynamics(acc: np.ndarray, rate: float, factor: float) -> np.ndarray:
     """Scale what moves, not gravity: the deviation from a one-second moving average."""
-    gravity = uniform_filter1d(acc, max(1, int(rate)), axis=0, mode="nearest")
+    gravity = heavy.scipy_ndimage().uniform_filter1d(acc, max(1, int(rate)), axis=0, mode="nearest")
     return gravity + factor * (acc - gravity)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from repcount import heavy
 from repcount.data.recordings import Recording
 from repcount.learn.tasks import Task
 
@@ -71,7 +72,7 @@ def detection_function(rec: Recording, p: PeakParams) -> tuple[np.ndarray, np.nd
 
 def detect(rec: Recording, task: Task, params: PeakParams | None = None) -> np.ndarray:
     """Times (s) of the peaks the baseline counts in a recording."""
-    from scipy.signal import find_peaks
+    find_peaks = heavy.scipy_signal().find_peaks
 
     p = params or params_for(task)
     x, mean, std = detection_function(rec, p)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable
 from typing import Any
 
@@ -70,8 +71,6 @@ def run(model_bytes: bytes, inputs: Iterable[np.ndarray], arena_size: int | None
 
 def measure_arena(model_bytes: bytes, upper: int | None = None) -> int:
     """Smallest arena (bytes, multiple of 16) with which TFLM allocates and invokes the model."""
-    import tempfile
-
     hi = upper or max(64 * 1024, 10 * len(model_bytes))
     with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
         f.write(model_bytes)

@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.signal import bilinear, lfilter
 
+from repcount import heavy
 from repcount.data.generator_b.people import PersonB
 
 G = 9.81  # m/s^2
@@ -161,8 +161,9 @@ def arm_transmission(fr: Frame, x: np.ndarray) -> np.ndarray:
     """What reaches the wrist of a trunk acceleration `x`: a base-excited mass-spring (the arm)."""
     w = 2 * np.pi * fr.person.arm_hz
     z = fr.person.arm_damping
-    b, a = bilinear([2 * z * w, w**2], [1, 2 * z * w, w**2], fs=fr.rate)
-    return lfilter(b, a, x)
+    signal = heavy.scipy_signal()
+    b, a = signal.bilinear([2 * z * w, w**2], [1, 2 * z * w, w**2], fs=fr.rate)
+    return signal.lfilter(b, a, x)
 
 
 # --- the rope and the hand ---------------------------------------------------------------

@@ -13,8 +13,8 @@ and the odd FIFO overflow losing a burst of samples.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
 
+from repcount import heavy
 from repcount.data.generator_b.body import Frame, G, arm_transmission
 from repcount.learn.quant import raw_from_g
 
@@ -42,7 +42,7 @@ def specific_force(fr: Frame) -> np.ndarray:
         vertical = arm_transmission(fr, fr.trunk + fr.landing) + fr.person.arm_direct * fr.landing
     f = fr.limb.copy()
     f[:, 2] += vertical + G
-    smooth = uniform_filter1d(fr.posture, int(0.4 * fr.rate), axis=0, mode="nearest")
+    smooth = heavy.scipy_ndimage().uniform_filter1d(fr.posture, int(0.4 * fr.rate), axis=0, mode="nearest")
     f = _rotate(f, np.array([0.0, 1.0, 0.0]), -smooth[:, 0])
     f = _rotate(f, np.array([1.0, 0.0, 0.0]), -smooth[:, 1])
     return _rotate(f, np.array(fr.person.flex_axis), -fr.flex)
@@ -64,9 +64,9 @@ def read(fr: Frame, rate: float, full_scale: float, total: float) -> tuple[np.nd
     sensed = specific_force(fr) @ _random_quaternion_matrix(rng).T / G
     odr = float(rng.choice([o for o in (50.0, 100.0, 200.0) if o >= rate] or [rate]))
     taps = max(1, int(round(fr.rate / odr)))
-    filtered = sensed
+    filtered, ndimage = sensed, heavy.scipy_ndimage()
     for _ in range(3):
-        filtered = uniform_filter1d(filtered, taps, axis=0, mode="nearest", origin=(taps - 1) // 2)
+        filtered = ndimage.uniform_filter1d(filtered, taps, axis=0, mode="nearest", origin=(taps - 1) // 2)
     ppm = rng.uniform(-300, 300) * 1e-6
     keep_every = max(1, int(round(odr / rate)))
     n = int(total * odr / (1 + ppm))
