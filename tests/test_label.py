@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from repcount.data.recordings import Count, load, save
 from repcount.data.simulation import simulate_user
-from repcount.learn import metrics, tasks
+from repcount.learn import metrics, placement, tasks
 
 REPO = Path(__file__).resolve().parents[1]
 JR = tasks.get("jump-rope")
@@ -33,12 +33,8 @@ def count_only(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     truth = {}
     for user in (101, 102):
         rec = simulate_user("jump-rope", "wrist", user, 2.0, seed=5)
-        true_t = rec.events_of(JR.event_kinds)
-        counts = [Count(s.start, s.end, "jump", int(np.count_nonzero((true_t >= s.start) & (true_t < s.end))))
-                  for s in rec.segments_of(JR.target_activities)]
-        untimed = [e for e in rec.events if e.kind not in JR.event_kinds]
-        save(replace(rec, events=untimed, counts=counts), data / f"u{user}.rec")
-        truth[f"u{user}.rec"] = true_t
+        save(placement.counted_only(rec, JR), data / f"u{user}.rec")
+        truth[f"u{user}.rec"] = rec.events_of(JR.event_kinds)
     save(simulate_user("walking", "wrist", 3, 0.5, seed=5), data / "walk.rec")
     return data, truth
 

@@ -165,3 +165,14 @@ def test_cold_start_needs_a_task_for_the_kind() -> None:
     assert placement.task_for_kind("double-under").name == "jump-rope"
     with pytest.raises(UserError, match="no counting task counts events of kind 'burpee'"):
         placement.task_for_kind("burpee")
+
+
+def test_counted_only_hides_the_times_and_keeps_the_number() -> None:
+    rec = simulate_user("jump-rope", "wrist", 7, 1.0, seed=3)
+    task = tasks.get("jump-rope")
+    counted = placement.counted_only(rec, task)
+    bouts = rec.segments_of(task.target_activities)
+    assert [(c.start, c.end, c.kind) for c in counted.counts] == [(s.start, s.end, "jump") for s in bouts]
+    assert sum(c.n for c in counted.counts) == len(rec.events_of(task.event_kinds)) > 0
+    assert not len(counted.events_of(task.event_kinds))
+    assert [e for e in counted.events] == [e for e in rec.events if e.kind not in task.event_kinds]

@@ -24,10 +24,9 @@ from counting_data import impacts_recording
 from repcount import heavy
 from repcount.commands import evaluate as evaluate_cmd
 from repcount.commands import train as train_cmd
-from repcount.data.labels import Count
 from repcount.data.recordings import Meta, Recording, Segment, save
 from repcount.errors import UserError
-from repcount.learn import evaluation, export, fit, model, quant, tflite_model, tflm
+from repcount.learn import evaluation, export, fit, model, placement, quant, tasks, tflite_model, tflm
 from repcount.learn.card import ModelDir
 
 
@@ -408,12 +407,6 @@ def test_cli_refuses_an_existing_out_before_training(trained: Path, data_dir: Pa
     assert a_file.read_text() == "mine"
 
 
-def _count_only(rec: Recording) -> Recording:
-    """The recording as a person who only counted would label it: one @count over the jumping, no @event."""
-    seg = next(s for s in rec.segments if s.activity == "jump-rope")
-    return dataclasses.replace(rec, events=[], counts=[Count(seg.start, seg.end, "jump", len(rec.events))])
-
-
 @pytest.fixture(scope="module")
 def mixed_dir(trained: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One timed recording of a training user and two count-only recordings of new users."""
@@ -423,7 +416,7 @@ def mixed_dir(trained: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFa
     shutil.copy(data_dir / f"u{timed}.rec", d / f"u{timed}.rec")
     for i in (4, 5):
         rec = impacts_recording(f"syn-u{i}", 45.0, 0.38 + 0.1 * (i - 4), seed=i)
-        save(_count_only(rec), d / f"u{i}-counted.rec")
+        save(placement.counted_only(rec, tasks.get("jump-rope")), d / f"u{i}-counted.rec")
     return d
 
 

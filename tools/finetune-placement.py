@@ -17,14 +17,12 @@ that a placed event matches within the task's tolerance, placed by init and by `
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from repcount.commands import train as train_cmd
 from repcount.data import simulation
-from repcount.data.labels import Count
 from repcount.data.recordings import Recording, find, load, save
 from repcount.learn import evaluation, metrics, placement, tasks
 from repcount.learn.card import ModelDir
@@ -42,13 +40,7 @@ def simulated(work: Path, name: str, first: int, users: int, seed: int) -> Path:
 
 def count_only(rec: Recording) -> Recording:
     """One @count per jump-rope segment (jumps and double unders, as jumps), no counted events."""
-    kinds = set(TASK.event_kinds)
-    counts = [
-        Count(s.start, s.end, "jump", sum(e.kind in kinds and s.start <= e.t < s.end for e in rec.events))
-        for s in rec.segments
-        if s.activity == "jump-rope"
-    ]
-    return dataclasses.replace(rec, events=[e for e in rec.events if e.kind not in kinds], counts=counts)
+    return placement.counted_only(rec, TASK)
 
 
 def train(argv: list[str]) -> Path:

@@ -18,11 +18,10 @@ import argparse
 import json
 import sys
 from collections import Counter, defaultdict
-from dataclasses import replace
 
 import numpy as np
 from repcount.data.importers import load_oxford
-from repcount.data.recordings import Count, Recording
+from repcount.data.recordings import Recording
 from repcount.learn import evaluation, metrics, placement, tasks
 from repcount.learn.card import ModelDir
 
@@ -35,8 +34,7 @@ def count_only(rec: Recording) -> tuple[Recording, np.ndarray]:
     start, end = float(rec.t[0]), float(rec.t[-1]) + 1e-3
     truth = rec.events_of(["step"])
     truth = truth[(truth >= start) & (truth < end)]
-    kept = [e for e in rec.events if e.kind != "step"]
-    return replace(rec, events=kept, counts=[Count(start, end, "step", len(truth))]), truth
+    return placement.counted_only(rec, STEPS, [(start, end)]), truth
 
 
 def main() -> int:

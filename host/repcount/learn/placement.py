@@ -219,6 +219,23 @@ def place_count(
     )
 
 
+def counted_only(rec: Recording, task: tasks.Task,
+                 spans: list[tuple[float, float]] | None = None) -> Recording:
+    """`rec` as a person who only counted would label it: in each span (default: the task's
+    target segments) its timed events of the task become one @count of the task's first kind.
+
+    The inverse of placement, with the truth held back: what the tests, the measurements in
+    tools/ and anyone checking `repcount label` on timed data need to make count-only data.
+    """
+    kinds = set(task.event_kinds)
+    if spans is None:
+        spans = [(s.start, s.end) for s in rec.segments_of(task.target_activities)]
+    timed = np.array([e.t for e in rec.events if e.kind in kinds])
+    counts = [Count(a, b, task.event_kinds[0], int(np.count_nonzero((timed >= a) & (timed < b))))
+              for a, b in spans]
+    return replace(rec, events=[e for e in rec.events if e.kind not in kinds], counts=counts)
+
+
 def counts_to_place(rec: Recording) -> list[Count]:
     """The count labels whose span holds no timed event of their kind yet (those are kept)."""
     return [
